@@ -1,0 +1,1 @@
+"""bench-audit domain library: adapters, grading classification, abstention, scoring, reports."""

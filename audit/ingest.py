@@ -1,0 +1,38 @@
+"""Turn an input (file or folder) into canonical batches: discover adapters, read, decide outcomes.
+
+Pure domain code: no catalog, no Prefect. The flows call ``read_target`` and hand the batches to the writer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from audit.abstention import DEFAULT_DETECTOR, Detector, assign_outcomes
+from audit.records import SourceBatch
+from audit.sources import ReadContext, discover
+
+
+@dataclass
+class ReadResult:
+    target: str
+    batches: list[SourceBatch] = field(default_factory=list)
+    unrecognised: list[str] = field(default_factory=list)
+
+    @property
+    def n_read(self) -> int:
+        return sum(b.provenance.n_read for b in self.batches)
+
+
+def read_target(target: str | Path, ctx: ReadContext | None = None, *, only: str | None = None,
+                detector: Detector = DEFAULT_DETECTOR) -> ReadResult:
+    path = Path(target)
+    ctx = ctx or ReadContext(root=path)
+    found = discover(path, only=only)
+    result = ReadResult(str(target), unrecognised=[str(p) for p in found.unrecognised])
+    for adapter, unit in found.units:
+        for batch in adapter.read(unit, ctx):
+            batch.responses = assign_outcomes(batch.responses, detector)
+            batch.check_reconciled()
+            result.batches.append(batch)
+    return result

@@ -1,0 +1,217 @@
+"""The canonical record: one row per (model x benchmark x sample), as an Arrow schema.
+
+Every adapter produces tables with exactly ``RESPONSE_SCHEMA`` plus quarantine tables with
+``QUARANTINE_SCHEMA``. Nothing downstream knows which format a row came from.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+OUTCOMES = ("correct", "wrong", "abstained")
+
+RESPONSE_SCHEMA = pa.schema(
+    [
+        pa.field("source_id", pa.string(), nullable=False),
+        pa.field("benchmark", pa.string(), nullable=False),
+        pa.field("grader", pa.string(), nullable=False),
+        pa.field("model", pa.string(), nullable=False),
+        pa.field("sample_id", pa.string(), nullable=False),
+        pa.field("prompt", pa.string()),
+        pa.field("response", pa.string()),
+        pa.field("extracted_answer", pa.string()),
+        pa.field("gold", pa.string()),
+        # The score exactly as the source graded it (1/0, a judge's 1-10, a preference in [1, 2], ...).
+        pa.field("original_score", pa.float64()),
+        # The source's own label for the row, verbatim ("not_attempted", "C", "pred=null", ...).
+        pa.field("source_label", pa.string()),
+        pa.field("outcome", pa.string()),
+        pa.field("abstention_reason", pa.string()),
+        pa.field("confidence", pa.float64()),
+        pa.field("ingest_run_id", pa.string()),
+    ]
+)
+
+KEY = ("source_id", "benchmark", "model", "sample_id")
+
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        pa.field("source_id", pa.string(), nullable=False),
+        # Where the record was: "<file>:<line>" for JSONL, "<file>[<index>]" for arrays.
+        pa.field("locator", pa.string(), nullable=False),
+        pa.field("raw", pa.string()),
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("ingest_run_id", pa.string()),
+    ]
+)
+
+# Raw text kept in quarantine is truncated so one 50 MB line cannot bloat the catalog.
+MAX_RAW_CHARS = 20_000
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a source's rows came from. One per source (file or logical unit)."""
+
+    source_id: str
+    format: str
+    uri: str
+    sha256: str
+    revision: str | None = None
+    license: str | None = None
+    n_read: int = 0
+
+
+@dataclass
+class SourceBatch:
+    """What an adapter returns for one source: canonical rows, quarantined rows, provenance.
+
+    Invariant (checked by ``check_reconciled``): provenance.n_read == len(responses) + len(quarantine).
+    """
+
+    provenance: Provenance
+    responses: pa.Table
+    quarantine: pa.Table
+    notes: list[str] = field(default_factory=list)
+
+    def check_reconciled(self) -> None:
+        got = self.responses.num_rows + self.quarantine.num_rows
+        if got != self.provenance.n_read:
+            raise AssertionError(
+                f"{self.provenance.source_id}: read {self.provenance.n_read} records but produced "
+                f"{self.responses.num_rows} accepted + {self.quarantine.num_rows} quarantined"
+            )
+
+
+def _truncate(raw: Any) -> str | None:
+    if raw is None:
+        return None
+    text = raw if isinstance(raw, str) else repr(raw)
+    if len(text) > MAX_RAW_CHARS:
+        return text[:MAX_RAW_CHARS] + f"... [truncated, {len(text)} chars]"
+    return text
+
+
+class RecordBuilder:
+    """Collects canonical rows column by column, plus quarantine rows, for one source.
+
+    Adapters call ``add`` for each accepted record and ``reject`` for each bad one; ``finish``
+    returns a reconciled ``SourceBatch``. Column-wise lists keep construction cheap.
+    """
+
+    def __init__(self, source_id: str, *, benchmark: str | None = None, grader: str | None = None,
+                 model: str | None = None) -> None:
+        self.source_id = source_id
+        self.defaults = {"benchmark": benchmark, "grader": grader, "model": model}
+        self._cols: dict[str, list[Any]] = {f.name: [] for f in RESPONSE_SCHEMA}
+        self._quarantine: dict[str, list[Any]] = {f.name: [] for f in QUARANTINE_SCHEMA}
+        self.n_read = 0
+
+    def add(self, *, sample_id: Any, **values: Any) -> None:
+        """Accept one record. Raises ValueError (nothing recorded) if it breaks the canonical contract."""
+        row = {**self.defaults, **values}
+        missing = [k for k in ("benchmark", "grader", "model") if not row.get(k)]
+        if sample_id is None or sample_id == "":
+            missing.append("sample_id")
+        if missing:
+            raise ValueError(f"record lacks {', '.join(missing)}")
+        score = row.get("original_score")
+        if score is not None:
+            score = float(score)
+            if not math.isfinite(score):
+                raise ValueError(f"original_score is {score}")
+            row["original_score"] = score
+        conf = row.get("confidence")
+        if conf is not None and not (0.0 <= float(conf) <= 1.0):
+            raise ValueError(f"confidence {conf} outside [0, 1]")
+        if row.get("outcome") not in (None, *OUTCOMES):
+            raise ValueError(f"outcome {row.get('outcome')!r} not in {OUTCOMES}")
+        self.n_read += 1
+        row["sample_id"] = str(sample_id)
+        row["source_id"] = self.source_id
+        for name, col in self._cols.items():
+            col.append(row.get(name))
+
+    def reject(self, locator: str, raw: Any, reason: str) -> None:
+        self.n_read += 1
+        q = self._quarantine
+        q["source_id"].append(self.source_id)
+        q["locator"].append(locator)
+        q["raw"].append(_truncate(raw))
+        q["reason"].append(reason)
+        q["ingest_run_id"].append(None)
+
+    def finish(self, provenance: Provenance) -> SourceBatch:
+        from audit.benchmarks import canonicalise_column
+
+        responses = pa.Table.from_pydict(self._cols, schema=RESPONSE_SCHEMA)
+        if responses.num_rows:
+            i = responses.schema.get_field_index("benchmark")
+            responses = responses.set_column(i, RESPONSE_SCHEMA.field(i), canonicalise_column(responses["benchmark"]))
+        quarantine = pa.Table.from_pydict(self._quarantine, schema=QUARANTINE_SCHEMA)
+        responses, dupes = split_duplicates(responses)
+        if dupes.num_rows:
+            quarantine = pa.concat_tables([quarantine, dupes])
+        prov = Provenance(**{**provenance.__dict__, "n_read": self.n_read})
+        batch = SourceBatch(prov, responses, quarantine)
+        batch.check_reconciled()
+        return batch
+
+
+def split_duplicates(table: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """Keep the first row of each natural key; later rows with the same key go to quarantine."""
+    if table.num_rows == 0:
+        return table, pa.Table.from_pylist([], schema=QUARANTINE_SCHEMA)
+    idx = pa.array(range(table.num_rows), pa.int64())
+    keyed = table.select(list(KEY)).append_column("__i", idx)
+    firsts = keyed.group_by(list(KEY), use_threads=False).aggregate([("__i", "min")])["__i_min"]
+    keep = pc.is_in(idx, value_set=firsts)
+    if pc.all(keep).as_py():
+        return table, pa.Table.from_pylist([], schema=QUARANTINE_SCHEMA)
+    dup = table.filter(pc.invert(keep))
+    quarantine = pa.table(
+        {
+            "source_id": dup["source_id"],
+            "locator": pc.binary_join_element_wise(dup["benchmark"], dup["model"], dup["sample_id"], "/"),
+            "raw": pc.cast(dup["response"], pa.string()),
+            "reason": pa.array(["duplicate sample_id: an earlier record with the same key was kept"] * dup.num_rows),
+            "ingest_run_id": pa.nulls(dup.num_rows, pa.string()),
+        },
+        schema=QUARANTINE_SCHEMA,
+    )
+    return table.filter(keep), quarantine
+
+
+def empty_responses() -> pa.Table:
+    return RESPONSE_SCHEMA.empty_table()
+
+
+def concat_batches(tables: Iterable[pa.Table], schema: pa.Schema) -> pa.Table:
+    tables = [t for t in tables if t.num_rows]
+    return pa.concat_tables(tables) if tables else schema.empty_table()
+
+
+def coerce_text(value: Any) -> str | None:
+    """Model outputs and golds arrive as str, list[str] or numbers: normalise to text, never eval."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (list, tuple)):
+        parts = [coerce_text(v) for v in value]
+        return "\n".join(p for p in parts if p is not None)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def require(record: Mapping[str, Any], *keys: str) -> None:
+    """Raise KeyError naming every missing key, so the quarantine reason is complete."""
+    missing = [k for k in keys if k not in record]
+    if missing:
+        raise KeyError(f"missing key(s): {', '.join(missing)}")

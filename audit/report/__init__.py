@@ -1,0 +1,1 @@
+"""Report rendering from the catalog: HTML (and Markdown)."""

@@ -1,0 +1,100 @@
+"""Re-scoring under explicit confidence targets (Kalai et al., 2025): correct +1, abstain 0, wrong -t/(1-t).
+
+Everything is computed from sufficient statistics: per (benchmark, grader, model) the counts of correct, wrong
+and abstained answers, grouped in DuckDB. A threshold's score is then (n_correct - penalty * n_wrong) / n.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from audit.stats import bootstrap_score_ci
+
+DEFAULT_THRESHOLDS: tuple[float, ...] = (0.0, 0.5, 0.75, 0.9)
+
+
+def penalty(t: float) -> float:
+    """The wrong-answer penalty t / (1 - t) for confidence target t in [0, 1)."""
+    if not 0.0 <= t < 1.0:
+        raise ValueError(f"confidence target must be in [0, 1), got {t}")
+    return t / (1.0 - t)
+
+
+def parse_thresholds(text: str | Sequence[float]) -> list[float]:
+    if isinstance(text, str):
+        parts = [p for p in text.replace(" ", "").split(",") if p]
+        try:
+            values = [float(p) for p in parts]
+        except ValueError:
+            raise ValueError(f"--thresholds takes comma-separated numbers in [0, 1), e.g. 0,0.5,0.75,0.9; got {text!r}")
+    else:
+        values = [float(v) for v in text]
+    if not values:
+        raise ValueError("at least one threshold is needed, e.g. --thresholds 0,0.5,0.75,0.9")
+    for v in values:
+        penalty(v)
+    return sorted(set(values))
+
+
+def expected_guess_score(n_choices: int, t: float) -> float:
+    """Expected score of a uniform random guess on an n-choice item: 1/C - (1 - 1/C) * t/(1-t)."""
+    p = 1.0 / n_choices
+    return p - (1.0 - p) * penalty(t)
+
+
+COUNTS_SQL = """
+SELECT benchmark, grader, model,
+       count(*)::BIGINT AS n,
+       count(*) FILTER (WHERE outcome = 'correct')::BIGINT AS n_correct,
+       count(*) FILTER (WHERE outcome = 'wrong')::BIGINT AS n_wrong,
+       count(*) FILTER (WHERE outcome = 'abstained')::BIGINT AS n_abstained
+FROM responses
+GROUP BY benchmark, grader, model
+ORDER BY benchmark, grader, model
+"""
+
+
+def outcome_counts(con: duckdb.DuckDBPyConnection) -> pa.Table:
+    return con.sql(COUNTS_SQL).to_arrow_table()
+
+
+def score_table(counts: pa.Table, thresholds: Sequence[float], *, n_boot: int = 1000, seed: int = 0,
+                level: float = 0.95) -> pa.Table:
+    """One row per (benchmark, grader, model, threshold) with rates, score, bootstrap CI and rank."""
+    thresholds = parse_thresholds(thresholds)
+    n = counts["n"].to_numpy().astype(np.int64)
+    c = counts["n_correct"].to_numpy().astype(np.int64)
+    w = counts["n_wrong"].to_numpy().astype(np.int64)
+    a = counts["n_abstained"].to_numpy().astype(np.int64)
+    pens = np.array([penalty(t) for t in thresholds])
+    G, T = len(n), len(thresholds)
+    score = (c[:, None] - w[:, None] * pens[None, :]) / np.maximum(n, 1)[:, None]  # (G, T)
+    lo, hi = bootstrap_score_ci(c, w, a, pens, n_boot=n_boot, seed=seed, level=level)
+    rep = lambda col: np.repeat(col, T)  # noqa: E731
+    out = pa.table({
+        "benchmark": pa.array(rep(counts["benchmark"].to_numpy(zero_copy_only=False)), pa.string()),
+        "grader": pa.array(rep(counts["grader"].to_numpy(zero_copy_only=False)), pa.string()),
+        "model": pa.array(rep(counts["model"].to_numpy(zero_copy_only=False)), pa.string()),
+        "threshold": np.tile(np.array(thresholds, dtype=float), G),
+        "penalty": np.tile(pens, G),
+        "n": rep(n), "n_correct": rep(c), "n_wrong": rep(w), "n_abstained": rep(a),
+        "accuracy": rep(c / np.maximum(n, 1)),
+        "error_rate": rep(w / np.maximum(n, 1)),
+        "abstention_rate": rep(a / np.maximum(n, 1)),
+        "score": score.reshape(-1),
+        "ci_low": lo.reshape(-1),
+        "ci_high": hi.reshape(-1),
+    })
+    con = duckdb.connect()  # a private connection: the module-level default one is shared across threads
+    try:
+        con.register("out", out)
+        return con.sql(
+            "SELECT *, rank() OVER (PARTITION BY benchmark, grader, threshold ORDER BY score DESC)::INTEGER AS rank "
+            "FROM out ORDER BY benchmark, grader, threshold, rank, model"
+        ).to_arrow_table()
+    finally:
+        con.close()

@@ -1,0 +1,171 @@
+"""Source adapters: one module per published-output format, each registering itself.
+
+An adapter answers two questions: "is this path mine?" (``sniff``) and "what canonical records are in it?"
+(``read``, which yields one ``SourceBatch`` per source file or unit). Adapters never open the catalog.
+
+To add a format, drop a module into this package that calls ``register(...)``; nothing else changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Protocol
+
+from audit.records import Provenance, SourceBatch
+
+
+class Adapter(Protocol):
+    name: str
+    description: str
+    example: str
+
+    def sniff(self, path: Path) -> bool:
+        """True if ``path`` (a file, or a folder for folder-shaped formats) is this format. Must be cheap."""
+
+    def read(self, path: Path, ctx: "ReadContext") -> Iterator[SourceBatch]:
+        """Yield canonical records and quarantine rows; every record read is accounted for."""
+
+
+@dataclass
+class ReadContext:
+    """What an adapter needs to know about where ``path`` sits and how to name its sources."""
+
+    root: Path
+    uri_prefix: str | None = None  # the public URI the root was fetched from, when known
+    revision: str | None = None
+    license: str | None = None
+    source_name: str | None = None  # manifest name, when the root is a manifest source
+
+    def source_id(self, adapter: str, path: Path) -> str:
+        base = self.source_name or self.root.name
+        rel = path.name if path == self.root else path.relative_to(self.root).as_posix()
+        return f"{adapter}:{base}/{rel}" if path != self.root else f"{adapter}:{base}"
+
+    def provenance(self, adapter: str, path: Path, source_id: str | None = None) -> Provenance:
+        if self.uri_prefix:
+            rel = "" if path == self.root else path.relative_to(self.root).as_posix()
+            uri = self.uri_prefix.rstrip("/") + ("/" + rel if rel else "")
+        else:
+            uri = path.resolve().as_uri()
+        return Provenance(
+            source_id=source_id or self.source_id(adapter, path),
+            format=adapter,
+            uri=uri,
+            sha256=sha256_of(path),
+            revision=self.revision,
+            license=self.license,
+        )
+
+
+_REGISTRY: dict[str, Adapter] = {}
+# Predicates that mark a file as read *through* another unit (gold files, summaries, input data):
+# such files are not reported as unrecognised.
+_AUXILIARY: list[Callable[[Path], bool]] = []
+
+
+def register(adapter: Adapter, *, auxiliary: Callable[[Path], bool] | None = None) -> Adapter:
+    if adapter.name in _REGISTRY:
+        raise ValueError(f"adapter {adapter.name!r} registered twice")
+    _REGISTRY[adapter.name] = adapter
+    if auxiliary is not None:
+        _AUXILIARY.append(auxiliary)
+    return adapter
+
+
+def _load_all() -> None:
+    for mod in pkgutil.iter_modules(__path__):
+        if not mod.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{mod.name}")
+
+
+def adapters() -> dict[str, Adapter]:
+    if not _REGISTRY:
+        _load_all()
+    return dict(sorted(_REGISTRY.items()))
+
+
+def get(name: str) -> Adapter:
+    found = adapters().get(name)
+    if found is None:
+        raise KeyError(f"no adapter named {name!r}; known: {', '.join(adapters())}")
+    return found
+
+
+@dataclass
+class Discovery:
+    units: list[tuple[Adapter, Path]] = field(default_factory=list)
+    unrecognised: list[Path] = field(default_factory=list)
+
+
+# Folders that never hold published outputs.
+_SKIP_DIRS = {".git", "__pycache__", ".cache", "node_modules"}
+
+
+def discover(root: Path, only: str | None = None) -> Discovery:
+    """Map a file or folder to (adapter, unit) pairs. Folder-shaped formats claim whole folders first."""
+    root = Path(root)
+    if not root.exists():
+        raise FileNotFoundError(f"{root}: no such file or folder")
+    pool = [get(only)] if only else list(adapters().values())
+    out = Discovery()
+    if root.is_file():
+        for a in pool:
+            if a.sniff(root):
+                out.units.append((a, root))
+                return out
+        out.unrecognised.append(root)
+        return out
+    _walk(root, pool, out)
+    return out
+
+
+def _walk(folder: Path, pool: list[Adapter], out: Discovery) -> None:
+    for a in pool:
+        if a.sniff(folder):
+            out.units.append((a, folder))
+            return
+    for child in sorted(folder.iterdir()):
+        if child.name in _SKIP_DIRS or child.name.startswith("."):
+            continue
+        if child.is_symlink():
+            out.unrecognised.append(child)  # never followed: it may point outside the input
+            continue
+        if child.is_dir():
+            _walk(child, pool, out)
+            continue
+        for a in pool:
+            if a.sniff(child):
+                out.units.append((a, child))
+                break
+        else:
+            if not any(pred(child) for pred in _AUXILIARY) and child.name.upper() not in {"SOURCE.MD", "README.MD", "LICENSE"}:
+                out.unrecognised.append(child)
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    if path.is_dir():
+        for f in sorted(p for p in path.rglob("*") if p.is_file() and not p.is_symlink()):
+            h.update(f.relative_to(path).as_posix().encode())
+            h.update(sha256_of(f).encode())
+        return h.hexdigest()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+_HEAD_BYTES = 64 * 1024
+
+
+def head(path: Path, n: int = _HEAD_BYTES) -> bytes:
+    """The first ``n`` bytes of a file, for sniffing."""
+    try:
+        with path.open("rb") as fh:
+            return fh.read(n)
+    except OSError:
+        return b""

@@ -1,0 +1,137 @@
+"""Tolerant JSON / JSONL readers shared by the adapters.
+
+Every reader yields ``Item``s: either a parsed record or the reason it could not be parsed, always with a
+locator (``file:line`` or ``file[index]``) and the raw text, so the caller can accept or quarantine it.
+``consume`` turns items into canonical rows through a per-format ``convert`` function.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+from audit.records import RecordBuilder
+
+# A single JSONL line or JSON document larger than this is quarantined unparsed.
+MAX_RECORD_BYTES = 16 * 1024 * 1024
+MAX_DOCUMENT_BYTES = 512 * 1024 * 1024
+
+
+@dataclass
+class Item:
+    locator: str
+    record: Any = None
+    error: str | None = None
+    raw: Any = None
+
+
+def iter_jsonl(path: Path, label: str | None = None) -> Iterator[Item]:
+    label = label or path.name
+    with path.open("rb") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            loc = f"{label}:{lineno}"
+            if len(line) > MAX_RECORD_BYTES:
+                yield Item(loc, error=f"line of {len(line):,} bytes exceeds the {MAX_RECORD_BYTES:,}-byte record limit",
+                           raw=line[:2000].decode("utf-8", "replace"))
+                continue
+            if not line.strip():
+                continue
+            try:
+                text = line.decode("utf-8")
+            except UnicodeDecodeError as e:
+                yield Item(loc, error=f"not UTF-8 (byte {e.start}): {e.reason}", raw=line.decode("utf-8", "replace"))
+                continue
+            try:
+                yield Item(loc, record=json.loads(text), raw=text)
+            except json.JSONDecodeError as e:
+                yield Item(loc, error=f"invalid JSON: {e.msg} at column {e.colno}", raw=text)
+
+
+def load_json(path: Path) -> tuple[Any, str | None]:
+    """Parse a whole JSON document: (value, None) or (None, reason)."""
+    size = path.stat().st_size
+    if size > MAX_DOCUMENT_BYTES:
+        return None, f"file of {size:,} bytes exceeds the {MAX_DOCUMENT_BYTES:,}-byte document limit"
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return None, f"not UTF-8 (byte {e.start}): {e.reason}"
+    try:
+        return json.loads(text), None
+    except json.JSONDecodeError as e:
+        return None, f"invalid JSON: {e.msg} at line {e.lineno} column {e.colno}"
+
+
+def iter_json_array(path: Path, label: str | None = None) -> Iterator[Item]:
+    """Items of a top-level JSON array. A truncated or corrupt array keeps every element before the damage."""
+    label = label or path.name
+    value, err = load_json(path)
+    if err is None:
+        if not isinstance(value, list):
+            yield Item(label, error=f"expected a JSON array at top level, found {type(value).__name__}",
+                       raw=_preview(value))
+            return
+        for i, rec in enumerate(value):
+            yield Item(f"{label}[{i}]", record=rec, raw=rec)
+        return
+    if not err.startswith("invalid JSON"):
+        yield Item(label, error=err)
+        return
+    yield from _salvage_array(path.read_text("utf-8"), label)
+
+
+def _salvage_array(text: str, label: str) -> Iterator[Item]:
+    dec = json.JSONDecoder()
+    pos = text.find("[")
+    if pos < 0:
+        yield Item(label, error="invalid JSON: no array found", raw=text[:2000])
+        return
+    pos += 1
+    i = 0
+    n = len(text)
+    while True:
+        while pos < n and text[pos] in " \t\r\n,":
+            pos += 1
+        if pos >= n:
+            yield Item(f"{label}[{i}:]", error="invalid JSON: file ends inside the array (truncated?)", raw="")
+            return
+        if text[pos] == "]":
+            return
+        try:
+            rec, end = dec.raw_decode(text, pos)
+        except json.JSONDecodeError as e:
+            yield Item(f"{label}[{i}:]", error=f"invalid JSON from element {i} on: {e.msg} (truncated or corrupt)",
+                       raw=text[pos:pos + 2000])
+            return
+        yield Item(f"{label}[{i}]", record=rec, raw=rec)
+        i += 1
+        pos = end
+
+
+def _preview(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)[:2000]
+
+
+def consume(builder: RecordBuilder, items: Iterable[Item], convert: Callable[[Any], dict]) -> None:
+    """Feed parsed items through ``convert`` into ``builder``; anything that fails is quarantined with its reason."""
+    for item in items:
+        if item.error is not None:
+            builder.reject(item.locator, item.raw, item.error)
+            continue
+        if not isinstance(item.record, dict):
+            builder.reject(item.locator, _raw_text(item.raw), f"expected an object, found {type(item.record).__name__}")
+            continue
+        try:
+            builder.add(**convert(item.record))
+        except (KeyError, ValueError, TypeError, AttributeError, IndexError) as e:
+            msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+            builder.reject(item.locator, _raw_text(item.raw), f"{type(e).__name__}: {msg}")
+
+
+def _raw_text(raw: Any) -> str | None:
+    if raw is None or isinstance(raw, str):
+        return raw
+    return _preview(raw)

@@ -1,0 +1,129 @@
+"""lm-evaluation-harness ``--log_samples`` output: ``samples_<task>_<timestamp>.jsonl``.
+
+One JSON object per document: ``doc_id``, ``doc``, ``target``, ``arguments``, ``resps``, ``filtered_resps`` and one
+key per metric (``acc``, ``exact_match``, ``bleu_acc``...). The model name comes from the sibling
+``results_<timestamp>.json`` (``model_name`` or ``pretrained=`` in ``model_args``), else from the folder name.
+
+Multiple-choice (log-likelihood) tasks keep, per choice, ``[loglikelihood, is_greedy]``: the chosen answer is the
+arg-max and its confidence the softmax of the log-likelihoods over the choices. Such a task cannot express an
+abstention (there is no "I don't know" choice).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any, Iterator
+
+from audit.records import RecordBuilder, SourceBatch, coerce_text, require
+from audit.sources import ReadContext, head, register
+from audit.sources.jsonio import consume, iter_jsonl, load_json
+
+_NAME = re.compile(r"samples_(?P<task>.+?)_(?P<ts>\d{4}-\d{2}-\d{2}T[\d\-.:]+)\.jsonl$")
+_STANDARD = {"doc_id", "doc", "target", "arguments", "resps", "filtered_resps", "doc_hash", "prompt_hash",
+             "target_hash", "filter", "metrics"}
+# Preferred primary metrics, most binary first. The first one present in a record decides the outcome.
+PRIMARY_METRICS = ("acc", "exact_match", "prompt_level_strict_acc", "mc1", "bleu_acc", "rouge1_acc", "acc_norm",
+                   "inst_level_strict_acc", "pass@1", "f1", "mc2")
+
+
+def model_from_results(folder: Path, timestamp: str | None) -> str | None:
+    candidates = sorted(folder.glob(f"results_{timestamp}.json")) if timestamp else []
+    candidates += sorted(folder.glob("results_*.json"))
+    for f in candidates:
+        data, err = load_json(f)
+        if err or not isinstance(data, dict):
+            continue
+        if data.get("model_name"):
+            return str(data["model_name"])
+        args = str((data.get("config") or {}).get("model_args") or "")
+        m = re.search(r"(?:pretrained|model)=([^,]+)", args)
+        if m:
+            return m.group(1)
+    return None
+
+
+def softmax_choice(lls: list[float]) -> tuple[int, float]:
+    """Index of the most likely choice and its probability under a softmax over the choices' log-likelihoods."""
+    best = max(range(len(lls)), key=lls.__getitem__)
+    top = lls[best]
+    z = sum(math.exp(v - top) for v in lls)
+    return best, 1.0 / z
+
+
+def _loglikelihoods(filtered: Any) -> list[float] | None:
+    """``filtered_resps`` of a multiple-choice sample: [[ll, is_greedy], ...] (numbers may be strings)."""
+    if not isinstance(filtered, list) or len(filtered) < 2:
+        return None
+    out = []
+    for c in filtered:
+        if isinstance(c, (list, tuple)) and c and not isinstance(c[0], (list, dict)):
+            c = c[0]
+        try:
+            v = float(c)
+        except (TypeError, ValueError):
+            return None
+        if not math.isfinite(v):
+            return None
+        out.append(v)
+    return out
+
+
+class LmEvalSamples:
+    name = "lm_eval_samples"
+    description = "lm-evaluation-harness --log_samples JSONL (samples_<task>_<timestamp>.jsonl)"
+    example = "../shared/data/truthfulqa_multi/results/gen/en"
+
+    def sniff(self, path: Path) -> bool:
+        if not path.is_file() or path.suffix != ".jsonl":
+            return False
+        first = head(path, 65536).split(b"\n", 1)[0]
+        return b'"doc_id"' in first and b'"resps"' in first and b'"filtered_resps"' in first
+
+    def read(self, path: Path, ctx: ReadContext) -> Iterator[SourceBatch]:
+        m = _NAME.search(path.name)
+        task = m.group("task") if m else path.stem.removeprefix("samples_")
+        model = model_from_results(path.parent, m.group("ts") if m else None) or path.parent.name.replace("__", "/")
+        source_id = ctx.source_id(self.name, path)
+        b = RecordBuilder(source_id, benchmark=task, model=model)
+
+        def convert(r: dict) -> dict:
+            require(r, "doc_id", "filtered_resps")
+            metric = next((k for k in PRIMARY_METRICS if k in r), None)
+            if metric is None:
+                extra = [k for k, v in r.items() if k not in _STANDARD and isinstance(v, (int, float))]
+                if not extra:
+                    raise KeyError("no metric key in the sample (expected one of acc, exact_match, ...)")
+                metric = extra[0]
+            score = float(r[metric])
+            filtered = r["filtered_resps"]
+            lls = _loglikelihoods(filtered)
+            confidence = None
+            if lls is not None:  # log-likelihood multiple choice
+                chosen, confidence = softmax_choice(lls)
+                answer: str | None = str(chosen)
+                response = json.dumps(lls)
+            else:
+                response = coerce_text(filtered[0] if isinstance(filtered, list) and filtered else filtered)
+                answer = response
+            doc = r.get("doc") if isinstance(r.get("doc"), dict) else {}
+            prompt = coerce_text(doc.get("question") or doc.get("query") or doc.get("problem"))
+            return dict(
+                sample_id=r["doc_id"],
+                grader=f"lm_eval/{task}/{metric}",
+                prompt=prompt,
+                response=response,
+                extracted_answer=answer,
+                gold=coerce_text(r.get("target")),
+                original_score=score,
+                outcome="correct" if score >= 1.0 else "wrong",
+                confidence=confidence,
+            )
+
+        consume(b, iter_jsonl(path), convert)
+        yield b.finish(ctx.provenance(self.name, path, source_id))
+
+
+register(LmEvalSamples(), auxiliary=lambda p: p.name.startswith("results_") and p.suffix == ".json")

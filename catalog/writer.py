@@ -1,0 +1,195 @@
+"""The single writer of the DuckDB catalog: migrations, loads, and the tables derived from them.
+
+Only this module writes the catalog. It takes Arrow tables (it never parses a source format) and loads each
+source in one transaction that replaces whatever that source loaded before, so a re-run never duplicates
+and a crash mid-load leaves the previous state.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable
+
+import duckdb
+import pyarrow as pa
+
+from audit.records import QUARANTINE_SCHEMA, RESPONSE_SCHEMA, SourceBatch
+
+
+class CatalogLocked(RuntimeError):
+    """Another process holds the catalog open for writing."""
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(version, name, sql) for every migration shipped in catalog/migrations, in order."""
+    out = []
+    for f in resources.files("catalog").joinpath("migrations").iterdir():
+        if f.name.endswith(".sql"):
+            out.append((int(f.name.split("_", 1)[0]), f.name, f.read_text("utf-8")))
+    return sorted(out)
+
+
+SCHEMA_VERSION = migrations()[-1][0]
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def connect_writer(path: str | Path) -> duckdb.DuckDBPyConnection:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return duckdb.connect(str(path))
+    except duckdb.IOException as e:
+        if "lock" in str(e).lower():
+            raise CatalogLocked(
+                f"{path} is open in another process (another bench-audit run?). Wait for it to finish, "
+                f"or point --db at another file. DuckDB said: {e}"
+            ) from e
+        raise
+
+
+def connect_reader(path: str | Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection that also cannot touch files outside the catalog (no COPY TO, no ATTACH)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no catalog there. Create one with `bench-audit run ... --db {path}`.")
+    con = duckdb.connect(str(path), read_only=True)
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+    return con
+
+
+class CatalogWriter:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.con = connect_writer(self.path)
+        self.migrate()
+
+    # -- schema ---------------------------------------------------------------------------------------------
+    def migrate(self) -> int:
+        con = self.con
+        con.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, "
+                    "applied_at TIMESTAMP)")
+        done = {v for (v,) in con.sql("SELECT version FROM schema_migrations").fetchall()}
+        for version, name, sql in migrations():
+            if version in done:
+                continue
+            con.execute("BEGIN")
+            try:
+                con.execute(sql)
+                con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, _now()])
+                con.execute("COMMIT")
+            except Exception:
+                con.execute("ROLLBACK")
+                raise
+        return max(done | {v for v, _, _ in migrations()})
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> "CatalogWriter":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- runs -----------------------------------------------------------------------------------------------
+    def start_run(self, command: str, params: dict | None = None, run_id: str | None = None) -> str:
+        run_id = run_id or uuid.uuid4().hex[:12]
+        self.con.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, NULL, 'running')",
+                         [run_id, command, json.dumps(params or {}, default=str), _now()])
+        return run_id
+
+    def finish_run(self, run_id: str, status: str = "completed") -> None:
+        self.con.execute("UPDATE runs SET finished_at = ?, status = ? WHERE run_id = ?", [_now(), status, run_id])
+
+    # -- loads ----------------------------------------------------------------------------------------------
+    def source_sha(self, source_id: str) -> str | None:
+        row = self.con.execute("SELECT sha256 FROM sources WHERE source_id = ?", [source_id]).fetchall()
+        return row[0][0] if row else None
+
+    def load(self, batch: SourceBatch, run_id: str | None = None) -> None:
+        """Replace everything ``batch.provenance.source_id`` loaded before with this batch, atomically."""
+        batch.check_reconciled()
+        p = batch.provenance
+        responses = _with_run(batch.responses, RESPONSE_SCHEMA, run_id)
+        quarantine = _with_run(batch.quarantine, QUARANTINE_SCHEMA, run_id)
+        con = self.con
+        con.execute("BEGIN")
+        try:
+            for table in ("responses", "quarantine", "sources"):
+                con.execute(f"DELETE FROM {table} WHERE source_id = ?", [p.source_id])
+            con.register("_batch_responses", responses)
+            con.register("_batch_quarantine", quarantine)
+            con.execute("INSERT INTO responses SELECT * FROM _batch_responses")
+            con.execute("INSERT INTO quarantine SELECT * FROM _batch_quarantine")
+            con.execute(
+                "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [p.source_id, p.format, p.uri, p.revision, p.sha256, p.license, p.n_read,
+                 batch.responses.num_rows, batch.quarantine.num_rows, run_id, _now()],
+            )
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        finally:
+            con.unregister("_batch_responses")
+            con.unregister("_batch_quarantine")
+
+    def record_failure(self, target: str, reason: str, run_id: str | None = None) -> None:
+        self.con.execute("INSERT INTO source_failures VALUES (?, ?, ?, ?)", [target, reason, run_id, _now()])
+
+    def clear_failures(self, targets: Iterable[str]) -> None:
+        for t in targets:
+            self.con.execute("DELETE FROM source_failures WHERE target = ?", [t])
+
+    def refresh_dimensions(self, benchmarks: pa.Table) -> None:
+        """Rebuild ``models`` and ``benchmarks`` from what the responses hold plus the benchmark registry."""
+        con = self.con
+        con.register("_bench_registry", benchmarks)
+        con.execute("BEGIN")
+        try:
+            con.execute("DELETE FROM models")
+            con.execute("INSERT INTO models SELECT DISTINCT model FROM responses ORDER BY 1")
+            con.execute("DELETE FROM benchmarks")
+            con.execute("""
+                INSERT INTO benchmarks
+                SELECT r.benchmark, coalesce(g.name, r.benchmark), g.n_choices
+                FROM (SELECT DISTINCT benchmark FROM responses) r LEFT JOIN _bench_registry g USING (benchmark)
+                UNION
+                SELECT g.benchmark, g.name, g.n_choices FROM _bench_registry g
+            """)
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        finally:
+            con.unregister("_bench_registry")
+
+    def replace_table(self, table: str, data: pa.Table, where: str | None = None) -> None:
+        """Replace all rows (or the rows matching ``where``) of a derived table with ``data``, atomically."""
+        con = self.con
+        con.register("_replacement", data)
+        con.execute("BEGIN")
+        try:
+            con.execute(f"DELETE FROM {table}" + (f" WHERE {where}" if where else ""))
+            cols = ", ".join(f'"{c}"' for c in data.column_names)
+            con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _replacement")
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        finally:
+            con.unregister("_replacement")
+
+
+def _with_run(table: pa.Table, schema: pa.Schema, run_id: str | None) -> pa.Table:
+    table = table.cast(schema)
+    i = schema.get_field_index("ingest_run_id")
+    return table.set_column(i, schema.field(i), pa.array([run_id] * table.num_rows, pa.string()))

@@ -1,0 +1,68 @@
+import duckdb
+import pytest
+
+from audit.grading.classify import classify_catalog
+from audit.grading.combine import classify_unit
+from audit.grading.curated import table2
+from audit.grading.taxonomy import Evidence, implied_threshold
+from catalog.writer import CatalogWriter
+
+# The paper's Table 2 (SPEC.md): benchmark -> (binary grading?, IDK credit)
+TABLE2 = {
+    "gpqa": (True, "none"), "mmlu_pro": (True, "none"), "ifeval": (True, "none"), "omni_math": (True, "none"),
+    "wildbench": (False, "partial"), "bbh": (True, "none"), "math_l5": (True, "none"), "musr": (True, "none"),
+    "swebench_verified": (True, "none"), "hle": (True, "none"),
+}
+
+
+@pytest.fixture
+def classified(db):
+    with CatalogWriter(db) as w:
+        schemes, evidence = classify_catalog(w.con)
+    return {(r["benchmark"], r["grader"]): r for r in schemes.to_pylist()}, evidence
+
+
+def test_table2_rows_come_out_as_the_paper_says(classified):
+    rows, _ = classified
+    assert {r["benchmark"] for r in table2()} == set(TABLE2)
+    for bench, (binary, idk) in TABLE2.items():
+        r = rows[(bench, "reference")]
+        assert (r["binary_grading"], r["idk_credit"]) == (binary, idk), bench
+        assert r["rewards_guessing"] is True, bench  # the paper's point: all ten reward guessing
+        assert "curated" in r["evidence_kinds"]
+
+
+def test_facts_beyond_table2(classified):
+    rows, _ = classified
+    assert rows[("simpleqa", "reference")]["scheme"] == "abstention_tracked_zero"
+    tqa = rows[("truthfulqa_gen", "reference")]
+    assert (tqa["scheme"], tqa["idk_credit"], tqa["rewards_guessing"]) == ("abstention_credited", "full", False)
+
+
+def test_same_benchmark_two_graders(db):
+    with CatalogWriter(db) as w:
+        w.con.execute("""INSERT INTO responses (source_id, benchmark, grader, model, sample_id, outcome, original_score)
+                         VALUES ('s', 'mmlu_pro', 'mmlu_pro_official', 'm', '1', 'correct', 1),
+                                ('s', 'mmlu_pro', 'lm_eval/mmlu_pro/exact_match', 'm', '1', 'wrong', 0)""")
+        schemes, _ = classify_catalog(w.con)
+    rows = {r["grader"]: r for r in schemes.to_pylist() if r["benchmark"] == "mmlu_pro"}
+    assert rows["mmlu_pro_official"]["scheme"] == "binary_chance_fallback"
+    assert rows["mmlu_pro_official"]["idk_credit"] == "chance"
+    assert rows["lm_eval/mmlu_pro/exact_match"]["idk_credit"] == "none"
+
+
+def test_conflicting_evidence_is_kept_not_dropped():
+    c = classify_unit([
+        Evidence("curated", "b", "g", scheme="binary_exact", idk_credit="none", score_correct=1, score_abstain=0,
+                 score_wrong=0, citation="doc"),
+        Evidence("empirical", "b", "g", idk_credit="full", detail="abstentions scored 1"),
+    ])
+    assert c.idk_credit == "none"
+    assert c.conflicts == [{"field": "idk_credit", "decided": "none", "evidence_kind": "empirical", "says": "full",
+                            "detail": "abstentions scored 1", "citation": None}]
+
+
+def test_implied_threshold():
+    assert implied_threshold(1, 0, 0) == 0
+    assert implied_threshold(1, 0, -3) == pytest.approx(0.75)
+    assert implied_threshold(1, 1, 0) == 1
