@@ -14,7 +14,8 @@ from audit import benchmarks as bench_registry
 from audit.grading.classify import classify_catalog
 from audit.ingest import ReadResult, read_target
 from audit.report.html import write_report
-from audit.scoring import DEFAULT_THRESHOLDS, outcome_counts, parse_thresholds, score_table
+from audit.analysis import derived_tables
+from audit.scoring import DEFAULT_THRESHOLDS, parse_thresholds
 from audit.sources import ReadContext
 from audit.sources.manifest import resolve_sources
 from catalog.writer import CatalogWriter
@@ -70,10 +71,12 @@ def classify(db: str) -> int:
 
 @task(cache_policy=NONE)
 def rescore(db: str, thresholds: Sequence[float]) -> pa.Table:
+    """Recompute every derived table (scores first); returns the scores."""
     with CatalogWriter(db) as w:
-        scores = score_table(outcome_counts(w.con), thresholds)
-        w.replace_table("scores", scores)
-    return scores
+        tables = derived_tables(w.con, thresholds)
+        for name, table in tables.items():
+            w.replace_table(name, table)
+    return tables["scores"]
 
 
 @task(cache_policy=NONE)
