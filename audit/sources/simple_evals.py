@@ -72,8 +72,7 @@ def model_from_name(stem: str) -> str:
 
 class SimpleEvals:
     name = "simple_evals"
-    description = ("simple-evals style JSONL (results/<bench>/<NN_model>.jsonl + benches/<bench>.jsonl gold; "
-                   "pred '?' = unparsed, SimpleQA judge_pred)")
+    description = "simple-evals style JSONL: results/<bench>/<NN_model>.jsonl + benches/<bench>.jsonl gold"
     example = "../shared/data/simple_evals_ru"
 
     def sniff(self, path: Path) -> bool:

@@ -50,8 +50,7 @@ def _looks_like_results(path: Path) -> bool:
 
 class SwebenchExperiments:
     name = "swebench_experiments"
-    description = ("SWE-bench/experiments submission: evaluation/<split>/<date_system>/results/results.json "
-                   "(resolved / no_generation / no_logs lists)")
+    description = "SWE-bench/experiments evaluation/<split>/<date_system>/results/results.json (status lists)"
     example = "evaluation/verified/20240620_sweagent_claude3.5sonnet (a SWE-bench/experiments checkout)"
 
     def sniff(self, path: Path) -> bool:
