@@ -6,8 +6,7 @@ import re
 import pyarrow.compute as pc
 
 from audit.ingest import read_target
-from audit.sources import ReadContext, discover, get
-from audit.sources.zeroeval import extract_answer, is_match, sanitise
+from audit.sources import ReadContext, adapters, discover, get
 from cli_ingest import ingest, query
 
 MODELS = ("Meta-Llama-3.1-8B-Instruct", "claude-3-5-sonnet-20240620", "gpt-4o-2024-05-13")
@@ -76,6 +75,11 @@ def test_known_items(shared_data):
 
 
 def test_zeroeval_math_rule():
+    # Load the whole registry before importing one adapter module by name: the registry loads lazily, only while
+    # empty, so importing a single adapter module first (at collection time) would hide every other format.
+    adapters()
+    from audit.sources.zeroeval import extract_answer, is_match, sanitise
+
     # the reply's JSON object wins; a reply with raw newlines inside strings still parses (newlines dropped)
     assert extract_answer("m", '```json\n{\n "reasoning": "a\nb",\n "answer": "3/4"\n}\n```') == "3/4"
     assert extract_answer("m", '{"answer": 42}') == "42"
