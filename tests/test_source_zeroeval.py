@@ -105,3 +105,17 @@ def test_truncated_file_keeps_records_before_the_cut(shared_data, tmp_path):
     assert b.quarantine.num_rows == 1 and "truncated" in b.quarantine["reason"][0].as_py()
     assert b.provenance.n_read == b.responses.num_rows + 1
     assert pc.all(pc.equal(b.responses["model"], "gpt-4o-2024-05-13")).as_py()
+
+
+def test_other_datasets_gsm_graded_and_unknown_rules_quarantined(shared_data, tmp_path):
+    recs = _raw(shared_data, "gpt-4o-2024-05-13")[:6]
+    gsm = [dict(r, dataset="gsm", id=f"gsm8k-main-test-#{i}", answer="# " + r["answer"]) for i, r in enumerate(recs[:3])]
+    crux = [dict(r, dataset="crux", id=f"sample_{i}") for i, r in enumerate(recs[3:])]
+    d = tmp_path / "result_dirs" / "mixed"
+    d.mkdir(parents=True)
+    (d / "gpt-4o-2024-05-13.json").write_text(json.dumps(gsm + crux, indent=2))
+    b = read_target(tmp_path).batches[0]
+    assert b.provenance.n_read == 6 and b.responses.num_rows == 3 and b.quarantine.num_rows == 3
+    assert set(b.responses["benchmark"].to_pylist()) == {"gsm8k"}
+    assert b.responses["gold"][0].as_py() == recs[0]["answer"]  # "# " stripped, as ZeroEval does
+    assert all("'crux'" in r and "not implemented" in r for r in b.quarantine["reason"].to_pylist())

@@ -92,26 +92,28 @@ class SimpleEvals:
 
         def convert(r: dict) -> dict:
             require(r, "id", "answer", "is_correct")
-            if not isinstance(r["is_correct"], bool):
-                raise ValueError(f"is_correct is {r['is_correct']!r}, expected true or false")
+            verdict = r["is_correct"]
+            if verdict not in (True, False) or not isinstance(verdict, (bool, int)):  # 0 / 1 accepted too
+                raise ValueError(f"is_correct is {verdict!r}, expected true or false")
+            verdict = bool(verdict)
             g = gold.get(str(r["id"]), {})
-            score = 1.0 if r["is_correct"] else 0.0
+            score = 1.0 if verdict else 0.0
             label: str | None = None
             extracted: Any = None
             if "judge_pred" in r:
-                verdict = r["judge_pred"]
-                if verdict not in JUDGE_OUTCOMES:
-                    raise ValueError(f"judge_pred {verdict!r} not one of {', '.join(JUDGE_OUTCOMES)}")
-                outcome, label = JUDGE_OUTCOMES[verdict], verdict
-                if (outcome == "correct") != r["is_correct"]:
-                    raise ValueError(f"judge_pred {verdict!r} contradicts is_correct {r['is_correct']}")
+                judged = r["judge_pred"]
+                if not isinstance(judged, str) or judged not in JUDGE_OUTCOMES:
+                    raise ValueError(f"judge_pred {judged!r} not one of {', '.join(JUDGE_OUTCOMES)}")
+                outcome, label = JUDGE_OUTCOMES[judged], judged
+                if (outcome == "correct") != verdict:
+                    raise ValueError(f"judge_pred {r['judge_pred']!r} contradicts is_correct {r['is_correct']}")
             elif "pred" in r:
                 pred = r["pred"]
                 if pred == NO_PRED or pred is None:
                     label = f"pred={pred if pred is not None else 'null'}"  # nothing extracted: a format failure
                 else:
                     extracted = pred
-                outcome = "correct" if r["is_correct"] else "wrong"
+                outcome = "correct" if verdict else "wrong"
             else:
                 raise KeyError("missing key(s): pred or judge_pred")
             return dict(

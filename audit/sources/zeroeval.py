@@ -13,7 +13,9 @@ adapter applies ZeroEval's own math rule (``src/evaluation/math_eval.py``), re-i
 2. both answers are sanitised (``$`` and ``,`` dropped; a plain arithmetic fraction such as ``3/4`` becomes a float)
    and compared by their first number (``-?\\d+(\\.\\d+)?``) as floats: equal -> correct (``original_score`` 1).
 
-Benchmark: the ``dataset`` field (``math-l5`` -> MATH level 5); grader ``zeroeval/<dataset>``; model: the file name.
+Benchmark: the ``dataset`` field (``math-l5`` -> MATH level 5, ``gsm`` -> GSM8K, both graded by that rule in ZeroEval;
+records of other datasets are quarantined as "grading rule not implemented"); grader ``zeroeval/<dataset>``;
+model: the file name.
 """
 
 from __future__ import annotations
@@ -31,7 +33,10 @@ from audit.sources.jsonio import consume, iter_json_array
 
 _FIRST_NUMBER = re.compile(r"-?\d+(\.\d+)?")
 _BOXED = re.compile(r"\\boxed{([\w\d]+)}")
-_BENCH = {"math-l5": "math_l5", "gsm": "gsm8k", "crux": "cruxeval", "mmlu-redux": "mmlu_redux"}
+_BENCH = {"math-l5": "math_l5", "gsm": "gsm8k"}
+# Datasets ZeroEval grades with the first-number rule (math_eval.py, gsm_eval.py). Others (crux, mmlu-redux,
+# zebra-grid, ...) use other rules, not implemented here: their records are quarantined with that reason.
+NUMERIC_DATASETS = frozenset(_BENCH)
 NO_ANSWER = "no_answer"
 
 
@@ -140,6 +145,9 @@ class ZeroEvalResults:
             if sample_id is None:
                 raise KeyError("missing key(s): id or session_id")
             dataset = str(r.get("dataset") or path.parent.name)
+            if dataset not in NUMERIC_DATASETS:
+                raise ValueError(f"ZeroEval dataset {dataset!r}: its grading rule is not implemented "
+                                 f"(supported: {', '.join(sorted(NUMERIC_DATASETS))})")
             output = r["output"]
             if isinstance(output, list):
                 reply = output[0] if output else ""
