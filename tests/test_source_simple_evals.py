@@ -120,3 +120,19 @@ def test_bad_lines_and_missing_gold_are_accounted_for(shared_data, tmp_path):
     assert batch.responses["gold"].null_count == batch.responses.num_rows
     assert batch.responses["benchmark"][0].as_py() == "mmlu"  # without the gold's ten options it cannot say Pro
     assert any("no gold file" in n for n in batch.notes)
+
+
+def test_an_id_missing_from_the_gold_is_noted(shared_data, tmp_path):
+    src = shared_data / "simple_evals_ru" / "data"
+    (tmp_path / "results" / "gpqa").mkdir(parents=True)
+    (tmp_path / "benches").mkdir()
+    gold = (src / "benches" / "gpqa.jsonl").read_text("utf-8").splitlines()
+    (tmp_path / "benches" / "gpqa.jsonl").write_text("\n".join(gold[1:]) + "\n")  # drop the first question
+    (tmp_path / "results" / "gpqa" / "06_qwen_2_5_7b.jsonl").write_bytes(
+        (src / "results" / "gpqa" / "06_qwen_2_5_7b.jsonl").read_bytes())
+    res = read_target(tmp_path)
+    assert not res.unrecognised
+    b = res.batches[0]
+    assert b.responses.num_rows == 100 and b.responses["gold"].null_count == 1
+    first = json.loads(gold[0])["id"]
+    assert any(n.startswith("1 id(s) not in the gold file") and first in n for n in b.notes)

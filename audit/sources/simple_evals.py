@@ -90,13 +90,19 @@ class SimpleEvals:
         b = RecordBuilder(source_id, benchmark=benchmark_for(bench, gold), grader=f"simple_evals/{bench}",
                           model=model)
 
+        no_gold: list[str] = []
+
         def convert(r: dict) -> dict:
             require(r, "id", "answer", "is_correct")
             verdict = r["is_correct"]
             if verdict not in (True, False) or not isinstance(verdict, (bool, int)):  # 0 / 1 accepted too
                 raise ValueError(f"is_correct is {verdict!r}, expected true or false")
             verdict = bool(verdict)
-            g = gold.get(str(r["id"]), {})
+            g = gold.get(str(r["id"]))
+            if g is None:
+                g = {}
+                if gold:
+                    no_gold.append(str(r["id"]))
             score = 1.0 if verdict else 0.0
             label: str | None = None
             extracted: Any = None
@@ -131,6 +137,8 @@ class SimpleEvals:
         consume(b, iter_jsonl(path), convert)
         batch = b.finish(ctx.provenance(self.name, path, source_id))
         batch.notes.extend(problems)
+        if no_gold:
+            batch.notes.append(f"{len(no_gold)} id(s) not in the gold file, gold left empty: {', '.join(no_gold[:5])}")
         yield batch
 
 
