@@ -76,15 +76,23 @@ def register(adapter: Adapter, *, auxiliary: Callable[[Path], bool] | None = Non
     return adapter
 
 
+_LOADED = False
+
+
 def _load_all() -> None:
+    """Import every adapter module once. A flag, not an empty-registry check: importing one adapter module
+    directly (a test, a plug-in) must not hide all the others from discovery."""
+    global _LOADED
+    if _LOADED:
+        return
     for mod in pkgutil.iter_modules(__path__):
         if not mod.name.startswith("_"):
             importlib.import_module(f"{__name__}.{mod.name}")
+    _LOADED = True
 
 
 def adapters() -> dict[str, Adapter]:
-    if not _REGISTRY:
-        _load_all()
+    _load_all()
     return dict(sorted(_REGISTRY.items()))
 
 
