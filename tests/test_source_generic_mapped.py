@@ -8,8 +8,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from audit.ingest import read_target
-from audit.sources import discover
+from audit.sources import adapters
+
+adapters()  # load every adapter before importing one module directly (a partial registry hides the rest)
 from audit.sources.generic_mapped import MappingError
+from audit.sources import discover
 
 CSV = """qid,system,question,output,answer,score,verdict,p
 q1,acme/m-1,2+2?,4,4,1,ok,0.9
