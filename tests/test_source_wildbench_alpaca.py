@@ -106,3 +106,16 @@ def test_wildbench_bad_scores_are_quarantined(tmp_path: Path):
     assert [(r["sample_id"], r["outcome"]) for r in b.responses.to_pylist()] == [("s0", "correct"), ("s4", "wrong")]
     assert b.responses["grader"][0].as_py() == "wildbench/v2.0625/score/gpt-4o-2024-05-13"
     assert len(b.quarantine) == 3
+
+
+def test_cli_ingest_of_both_folders_reconciles_in_the_catalog(shared_data, tmp_path: Path):
+    from audit.cli import main
+    from catalog.writer import connect_reader
+
+    db = tmp_path / "c.duckdb"
+    assert main(["ingest", str(shared_data / "wildbench"), str(shared_data / "alpaca_eval"), "--db", str(db)]) == 0
+    con = connect_reader(db)
+    rows = con.sql("SELECT format, sum(n_read), sum(n_accepted), sum(n_quarantined) FROM sources "
+                   "GROUP BY format ORDER BY format").fetchall()
+    assert rows == [("alpaca_eval", 450, 450, 0), ("wildbench", 300, 300, 0)]
+    assert con.sql("SELECT count(*) FROM source_failures").fetchall() == [(0,)]
