@@ -119,3 +119,22 @@ def test_cli_ingest_of_both_folders_reconciles_in_the_catalog(shared_data, tmp_p
                    "GROUP BY format ORDER BY format").fetchall()
     assert rows == [("alpaca_eval", 450, 450, 0), ("wildbench", 300, 300, 0)]
     assert con.sql("SELECT count(*) FROM source_failures").fetchall() == [(0,)]
+
+
+def test_same_format_elsewhere_needs_no_code(shared_data, tmp_path: Path):
+    """A WildBench file copied out of its repository layout, and an AlpacaEval file renamed, still ingest."""
+    import shutil
+
+    src = next((shared_data / "wildbench").rglob("gemma-2b-it.json"))
+    f = tmp_path / "anywhere" / "my-run.json"
+    f.parent.mkdir()
+    shutil.copy(src, f)
+    [b] = read_target(f).batches
+    assert b.provenance.n_read == 150 and set(b.responses["model"].to_pylist()) == {"google/gemma-2b-it"}
+    assert set(b.responses["grader"].to_pylist()) == {"wildbench/v2/score/unknown-judge"}  # path carried the judge
+    a = next((shared_data / "alpaca_eval").rglob("claude-2.1/*/annotations.json"))
+    g = tmp_path / "other" / "ann.json"
+    g.parent.mkdir()
+    shutil.copy(a, g)
+    [c] = read_target(g).batches
+    assert c.provenance.n_read == 150 and set(c.responses["model"].to_pylist()) == {"claude-2.1"}
