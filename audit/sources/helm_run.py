@@ -9,8 +9,8 @@ model=openai_gpt2``, ``adapter_spec`` with ``model`` and ``method``, ``groups``)
 ``sum``, ``mean``, ...}]}).
 
 One canonical record per ``per_instance_stats`` entry (instance x trial x perturbation), joined to its request
-state for the prompt and the completion. The grade is the first of ``MAIN_METRICS`` the entry has (unperturbed
-name): mean >= 1 is correct. Joint multiple-choice answers (a letter) are mapped to the choice text through
+state for the prompt and the completion. The grade is the first of ``MAIN_METRICS`` the entry has (for a perturbed
+instance, the stat carrying that same perturbation): mean >= 1 is correct. Joint multiple-choice answers (a letter) are mapped to the choice text through
 ``output_mapping``. Other files in the folder (stats.json, instances.json, display_*.json ...) are summaries of the
 same run and are not read.
 """
@@ -89,10 +89,16 @@ class HelmRun:
         def convert(r: dict) -> dict:
             if "instance_id" not in r or not isinstance(r.get("stats"), list):
                 raise KeyError("missing key(s): instance_id / stats")
+            # an unperturbed instance's stats carry no perturbation; a perturbed one's carry the same perturbation
+            own = (r.get("perturbation") or {}).get("name") if isinstance(r.get("perturbation"), dict) else None
             by_name = {}
             for s in r["stats"]:
                 n = (s or {}).get("name") or {}
-                if isinstance(n, dict) and not n.get("perturbation") and n.get("name") not in by_name:
+                if not isinstance(n, dict) or n.get("name") in by_name:
+                    continue
+                p = n.get("perturbation")
+                pname = p.get("name") if isinstance(p, dict) else None
+                if pname == own:
                     by_name[n.get("name")] = s
             metric = next((m for m in MAIN_METRICS if m in by_name), None)
             if metric is None:
