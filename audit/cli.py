@@ -91,6 +91,12 @@ def _parser() -> argparse.ArgumentParser:
     db(q)
     q.add_argument("--format", choices=["table", "csv", "json"], default="table")
 
+    exp = add("export", "write the catalog's responses in another tool's format (eee = Every Eval Ever instance JSONL)",
+              "bench-audit export --format eee --db audit.duckdb --out eee/")
+    exp.add_argument("--format", choices=["eee"], default="eee", help="output format (default: eee)")
+    db(exp)
+    exp.add_argument("--out", required=True, help="the folder to write into")
+
     src = add("sources", "list the recognised source formats (and the default manifest sources)",
               "bench-audit sources --manifest")
     src.add_argument("--manifest", action="store_true", help="list the default public sources instead")
@@ -216,7 +222,17 @@ def cmd_sources(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "ingest": cmd_ingest, "classify": cmd_classify, "rescore": cmd_rescore,
+def cmd_export(args: argparse.Namespace) -> int:
+    from audit.sources.every_eval_ever import export_eee
+
+    written = export_eee(args.db, args.out)
+    for path, n in written:
+        print(f"{n:>8,}  {path}")
+    print(f"{len(written)} file(s), {sum(n for _, n in written):,} instance(s) written to {args.out}")
+    return 0
+
+
+COMMANDS = {"export": cmd_export, "run": cmd_run, "ingest": cmd_ingest, "classify": cmd_classify, "rescore": cmd_rescore,
             "report": cmd_report, "query": cmd_query, "sources": cmd_sources}
 
 if __name__ == "__main__":
