@@ -51,7 +51,6 @@ class FetchConfig:
     backoff_max: float = 10.0
     connect_timeout: float = 10.0
     read_timeout: float = 30.0  # a server silent for this long (headers or mid-body) counts as a failed try
-    chunk_bytes: int = 1 << 16
     progress: bool | None = None  # None: a bar only when stderr is a terminal
 
     def delay(self, attempt: int) -> float:
@@ -287,7 +286,7 @@ class Fetcher:
                 with part.open(mode) as fh, tqdm(total=total, initial=offset, unit="B", unit_scale=True,
                                                  unit_divisor=1024, desc=desc, leave=False,
                                                  disable=self._bar_disabled()) as bar:
-                    for chunk in resp.iter_raw(self.config.chunk_bytes):
+                    for chunk in resp.iter_raw():  # unchunked: every byte received is kept
                         fh.write(chunk)
                         got += len(chunk)
                         bar.update(len(chunk))
