@@ -31,7 +31,7 @@ from pathlib import Path, PurePosixPath
 from typing import Iterator
 
 from audit.records import RecordBuilder, SourceBatch
-from audit.sources import ReadContext, adapters, head, register
+from audit.sources import ReadContext, _load_all, adapters, head, register
 
 _GiB = 1 << 30
 _MiB = 1 << 20
@@ -418,3 +418,6 @@ class ZipArchive:
 
 
 register(ZipArchive())
+# ``adapters()`` loads the other adapter modules only while the registry is empty: importing this module first
+# (``from audit.sources.archive import ...``) would leave it alone in the registry, so load the rest now.
+_load_all()
