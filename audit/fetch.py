@@ -119,9 +119,10 @@ class Cache:
         return None
 
     @contextmanager
-    def _locked(self, name: str) -> Iterator[None]:
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / f".{name}.lock", "a+b") as fh:
+    def locked(self, name: str) -> Iterator[None]:
+        """An exclusive lock between processes sharing the cache (one writer per URL, one for the index)."""
+        (self.root / "locks").mkdir(parents=True, exist_ok=True)
+        with open(self.root / "locks" / f"{name}.lock", "a+b") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
                 yield
@@ -129,7 +130,7 @@ class Cache:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     def remember(self, url: str, sha256: str, size: int, etag: str | None) -> None:
-        with self._locked("index"):
+        with self.locked("index"):
             idx = self.index()
             idx[url] = {"sha256": sha256, "size": size, "etag": etag, "fetched_at": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                                                  time.gmtime())}
@@ -144,7 +145,17 @@ class Cache:
         os.replace(partial, dest)
         return dest
 
+    def usage(self) -> dict[str, int]:
+        """Files and bytes held: finished blobs and partial downloads."""
+        out = {}
+        for kind, pattern in (("blobs", "blobs/*/*"), ("partial", "partial/*.part")):
+            files = [p for p in self.root.glob(pattern) if p.is_file()]
+            out[kind] = len(files)
+            out[f"{kind}_bytes"] = sum(p.stat().st_size for p in files)
+        return out
+
     def clear(self) -> None:
+        """Delete everything cached (downloads, partial downloads, the index, source views)."""
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -205,7 +216,10 @@ class Fetcher:
                              _MIRROR_HINT)
         part = self.cache.partial(url)
         part.parent.mkdir(parents=True, exist_ok=True)
-        with self.cache._locked("partial-" + part.stem[:16]):
+        with self.cache.locked(part.stem[:32]):
+            hit = self.cache.lookup(url, sha256)  # another process may have finished it while we waited
+            if hit is not None:
+                return Fetched(url, hit, hit.name, hit.stat().st_size, from_cache=True)
             return self._download(url, part, sha256, desc or Path(urlsplit(url).path).name or host)
 
     def _download(self, url: str, part: Path, sha256: str | None, desc: str) -> Fetched:
@@ -239,10 +253,12 @@ class Fetcher:
         digest = sha256_file(part)
         if sha256 and digest != sha256:
             part.unlink(missing_ok=True)
+            part.with_name(part.name + ".etag").unlink(missing_ok=True)
             raise FetchError(url, f"content sha256 {digest} does not match the manifest's {sha256}",
                              "The published file changed or the manifest is wrong: check the revision and sha256 "
                              "in catalog/registry/sources.yaml", attempts=attempt)
         size = part.stat().st_size
+        part.with_name(part.name + ".etag").unlink(missing_ok=True)
         path = self.cache.store(part, digest)
         self.cache.remember(url, digest, size, etag)
         return Fetched(url, path, digest, size, from_cache=False, bytes_downloaded=downloaded, attempts=attempt,
@@ -251,7 +267,10 @@ class Fetcher:
     def _try(self, url: str, part: Path, desc: str) -> tuple[int, str | None]:
         """One GET, appending to ``part``; returns (bytes received, etag). Raises _Retry or FetchError."""
         offset = part.stat().st_size if part.exists() else 0
+        meta = part.with_name(part.name + ".etag")  # the validator of the partial bytes, for If-Range
         headers = {"Range": f"bytes={offset}-"} if offset else {}
+        if offset and meta.exists():
+            headers["If-Range"] = meta.read_text("utf-8")
         got = 0
         try:
             with self.client.stream("GET", url, headers=headers) as resp:
@@ -279,8 +298,13 @@ class Fetcher:
                         raise _Retry(f"server answered a resume from byte {offset:,} with bytes from {start}; "
                                      "restarting from the beginning", wait=0)
                     mode = "ab"
-                else:  # 200: the whole body, whatever we asked for
+                else:  # 200: the whole body, whatever we asked for (no range support, or the file changed)
                     offset, mode = 0, "wb"
+                    etag = resp.headers.get("etag")
+                    if etag and not etag.startswith("W/"):
+                        meta.write_text(etag, "utf-8")
+                    else:
+                        meta.unlink(missing_ok=True)
                 length = resp.headers.get("content-length")
                 total = offset + int(length) if length and length.isdigit() else None
                 with part.open(mode) as fh, tqdm(total=total, initial=offset, unit="B", unit_scale=True,

@@ -29,6 +29,7 @@ class Faults:
     status: list[int] = field(default_factory=list)  # answer these statuses first (e.g. [500, 500])
     slow: list[float] = field(default_factory=list)  # sleep this long before answering
     cut_after: list[int] = field(default_factory=list)  # send this many body bytes, then drop the connection
+    stall: list[tuple[int, float]] = field(default_factory=list)  # send this many bytes, then go silent this long
     ignore_range: bool = False
 
 
@@ -74,13 +75,19 @@ def _handler(site: Site):
         def log_message(self, *args) -> None:  # quiet
             pass
 
-        def _send(self, status: int, headers: dict[str, str], body: bytes, cut: int | None = None) -> None:
+        def _send(self, status: int, headers: dict[str, str], body: bytes, cut: int | None = None,
+                  stall: tuple[int, float] | None = None) -> None:
             self.send_response(status)
             for k, v in headers.items():
                 self.send_header(k, v)
             self.end_headers()
             try:
-                if cut is not None:
+                if stall is not None:
+                    self.wfile.write(body[:stall[0]])
+                    self.wfile.flush()
+                    time.sleep(stall[1])
+                    self.wfile.write(body[stall[0]:])
+                elif cut is not None:
                     self.wfile.write(body[:cut])
                     self.wfile.flush()
                     self.connection.shutdown(socket.SHUT_RDWR)
@@ -100,6 +107,7 @@ def _handler(site: Site):
                 status = f.status.pop(0) if f and f.status else None
                 slow = f.slow.pop(0) if f and f.slow else None
                 cut = f.cut_after.pop(0) if f and f.cut_after and status is None else None
+                stall = f.stall.pop(0) if f and f.stall and status is None and cut is None else None
             if slow:
                 time.sleep(slow)
             body = site.body(path)
@@ -113,6 +121,9 @@ def _handler(site: Site):
             size = len(body)
             headers = {"ETag": etag, "Accept-Ranges": "bytes"}
             start = 0
+            if_range = self.headers.get("If-Range")
+            if rng and if_range and if_range != etag:
+                rng = None  # the file changed since the partial copy: send it whole (RFC 9110 If-Range)
             if rng and rng.startswith("bytes=") and not (f and f.ignore_range):
                 start = int(rng[6:].split("-")[0])
                 if start >= size:
@@ -121,10 +132,10 @@ def _handler(site: Site):
                 part = body[start:]
                 headers |= {"Content-Range": f"bytes {start}-{size - 1}/{size}", "Content-Length": str(len(part))}
                 site.log.append(Request(path, rng, 206, len(part) if cut is None else min(cut, len(part))))
-                return self._send(206, headers, part, cut)
+                return self._send(206, headers, part, cut, stall)
             headers["Content-Length"] = str(size)
-            site.log.append(Request(path, rng, 200, size if cut is None else min(cut, size)))
-            self._send(200, headers, body, cut)
+            site.log.append(Request(path, self.headers.get("Range"), 200, size if cut is None else min(cut, size)))
+            self._send(200, headers, body, cut, stall)
 
     return Handler
 
@@ -228,6 +239,30 @@ def test_partial_file_survives_a_failed_run_and_the_next_run_resumes(site, tmp_p
     assert got.bytes_downloaded == len(body) - 100_000 < len(body)
     assert site.requests("/resume.json")[-1].range == "bytes=100000-"
     assert not cache.partial(url).exists()
+
+
+def test_stall_mid_body_times_out_and_resumes(site, fetcher):
+    body = payload(150_000, seed=4)
+    url = site.add("/stall.json", body, stall=[(40_000, 1.5)])  # read timeout is 0.5 s
+    got = fetcher.fetch(url)
+    assert got.path.read_bytes() == body and got.attempts == 2
+    assert "timed out" in got.failures[0]
+    first, second = site.requests("/stall.json")
+    assert second.range == "bytes=40000-" and second.status == 206 and second.body_bytes == len(body) - 40_000
+
+
+def test_a_file_that_changed_since_the_partial_copy_is_fetched_whole(site, tmp_path):
+    old, new = payload(100_000, seed=5), payload(100_000, seed=6)
+    url = site.add("/moving.json", old, cut_after=[30_000])
+    cache = Cache(tmp_path / "cache")
+    with Fetcher(cache, FetchConfig(**{**FAST.__dict__, "attempts": 1})) as run1, pytest.raises(FetchError):
+        run1.fetch(url)
+    site.files["/moving.json"] = new  # republished meanwhile: the ETag changes
+    with Fetcher(cache, FAST) as run2:
+        got = run2.fetch(url)
+    assert got.path.read_bytes() == new  # never a splice of old and new bytes
+    last = site.requests("/moving.json")[-1]
+    assert last.range == "bytes=30000-" and last.status == 200
 
 
 def test_server_that_ignores_range_restarts_cleanly(site, fetcher):
