@@ -96,6 +96,8 @@ def _parser() -> argparse.ArgumentParser:
     src = add("sources", "list the recognised source formats (and the default manifest sources)",
               "bench-audit sources --manifest")
     src.add_argument("--manifest", action="store_true", help="list the default public sources instead")
+    src.add_argument("--cache", action="store_true", help="show the download cache: where it is, what it holds")
+    src.add_argument("--clear-cache", action="store_true", help="delete the download cache (re-downloaded on demand)")
     return p
 
 
@@ -208,6 +210,19 @@ def cmd_sources(args: argparse.Namespace) -> int:
     """Formats (name, one line, example path), or with --manifest the default sources and where they come from."""
     import shutil
 
+    if args.cache or args.clear_cache:
+        from audit.fetch import Cache
+
+        cache = Cache()
+        if args.clear_cache:
+            cache.clear()
+            print(f"cleared {cache.root}")
+            return 0
+        u = cache.usage()
+        print(f"cache: {cache.root} (set BENCH_AUDIT_CACHE to move it)\n"
+              f"  {u['blobs']} file(s), {u['blobs_bytes']:,} bytes; {u['partial']} partial download(s), "
+              f"{u['partial_bytes']:,} bytes (resumed on the next run)")
+        return 0
     width = max(60, min(shutil.get_terminal_size((100, 20)).columns, 120))
     wrap = lambda text, indent: textwrap.fill(text, width, initial_indent=indent,  # noqa: E731
                                               subsequent_indent=" " * len(indent))

@@ -106,3 +106,15 @@ def test_sources_command_lists_formats_and_manifest(capsys):
     for e in entries():
         assert e.name in out and f"read by: {e.adapter}" in out
     assert "--mirror DIR" in out and "[CC-BY-NC-4.0]" in out
+
+
+def test_sources_cache_shows_and_clears_the_configured_cache(tmp_path, monkeypatch, capsys):
+    root = tmp_path / "c"
+    monkeypatch.setenv("BENCH_AUDIT_CACHE", str(root))
+    (root / "blobs" / "ab").mkdir(parents=True)
+    (root / "blobs" / "ab" / ("ab" + "0" * 62)).write_bytes(b"x" * 10)
+    assert main(["sources", "--cache"]) == 0
+    out = capsys.readouterr().out
+    assert str(root) in out and "1 file(s), 10 bytes" in out
+    assert main(["sources", "--clear-cache"]) == 0
+    assert not root.exists()
