@@ -138,3 +138,29 @@ def test_archive_path_behaves_like_a_read_only_path(tmp_path):
         with pytest.raises(PermissionError):
             x.open("w")
         assert not (root / "missing").exists()
+
+
+FOLDERS = ["mmlu_pro_tiger", "simple_evals_ru", "simpleqa_tavily", "truthfulqa_multi", "ifeval_mifeval", "zeroeval",
+           "swebench_leaderboard", "wildbench", "alpaca_eval"]
+
+
+@pytest.mark.parametrize("folder", FOLDERS)
+def test_every_shared_source_reads_the_same_zipped(folder, shared_data, tmp_path):
+    """Whatever adapters the build has, a source zipped as a whole yields the same rows as the folder, and each
+    file the folder walk leaves unrecognised is a quarantined member of the zip."""
+    src = shared_data / folder
+    z = tmp_path / f"{folder}.zip"
+    with zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED) as zf:
+        for p in sorted(src.rglob("*")):
+            if p.is_file():
+                zf.write(p, p.relative_to(src).as_posix())
+    plain, zipped = read_target(src), read_target(z)
+    key = lambda r: sorted((b.provenance.format, b.responses.num_rows, b.quarantine.num_rows)  # noqa: E731
+                           for b in r.batches if b.provenance.format != "zip_archive")
+    assert key(zipped) == key(plain)
+    unrec = sorted(Path(p).relative_to(src).as_posix() for p in plain.unrecognised)
+    members = sorted(loc.split("!", 1)[1] for loc, reason in _quarantine(zipped).items()
+                     if "no adapter recognises" in reason)
+    assert members == unrec and zipped.unrecognised == []
+    for b in zipped.batches:
+        b.check_reconciled()

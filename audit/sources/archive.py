@@ -360,8 +360,21 @@ def _walk(folder: ArchivePath, pool: list, units: list, unrecognised: list) -> N
         owner = next((a for a in pool if _sniff(a, child)), None)
         if owner is not None:
             units.append((owner, child))
-        elif child.name.upper() not in {"SOURCE.MD", "README.MD", "LICENSE"}:
+        elif child.name.upper() not in {"SOURCE.MD", "README.MD", "LICENSE"} and not _auxiliary(child):
             unrecognised.append(child)
+
+
+def _auxiliary(path: ArchivePath) -> bool:
+    """Read through another unit (gold files, summaries, input data), as ``discover`` treats them."""
+    from audit.sources import _AUXILIARY
+
+    for pred in _AUXILIARY:
+        try:
+            if pred(path):
+                return True
+        except Exception:
+            continue
+    return False
 
 
 def _sniff(adapter, path: ArchivePath) -> bool:
