@@ -379,3 +379,11 @@ def test_a_url_source_is_fetched_and_read(site, fetcher, shared_data):
     (b,) = result.batches
     assert b.responses.num_rows == 308 and b.provenance.uri == url
     assert b.provenance.sha256 == hashlib.sha256(body).hexdigest()
+
+
+def test_progress_bar_shows_the_file_and_its_size(site, tmp_path, capsys):
+    url = site.add("/shown.json", payload(50_000))
+    with Fetcher(Cache(tmp_path / "c"), FetchConfig(**{**FAST.__dict__, "progress": True})) as f:
+        f.fetch(url, desc="demo/shown.json")
+    err = capsys.readouterr().err
+    assert "demo/shown.json" in err and "48.8k" in err  # 50,000 bytes in KiB units
