@@ -235,6 +235,8 @@ class Fetcher:
                 got, etag = self._try(url, part, desc)
                 downloaded += got
                 break
+            except FetchError as e:  # not worth retrying; say how many tries it took to learn that
+                raise FetchError(url, e.reason, e.hint, attempts=attempt) from None
             except _Retry as r:
                 failures.append(r.reason)
                 downloaded += getattr(r, "got", 0)

@@ -285,8 +285,11 @@ def test_permanent_failure_says_what_and_what_to_do(site, fetcher):
 def test_404_is_not_retried(site, fetcher):
     with pytest.raises(FetchError) as e:
         fetcher.fetch(f"{site.url}/missing.json")
-    assert "HTTP 404" in str(e.value) and "sources.yaml" in str(e.value)
+    assert "HTTP 404" in str(e.value) and "sources.yaml" in str(e.value) and "after 1 attempt:" in str(e.value)
     assert len(site.requests("/missing.json")) == 1
+    site.faults["/gone.json"] = Faults(status=[503, 410])
+    with pytest.raises(FetchError, match=r"after 2 attempts: HTTP 410"):
+        fetcher.fetch(f"{site.url}/gone.json")
 
 
 def test_sha256_mismatch_is_rejected_and_not_cached(site, fetcher):
