@@ -390,3 +390,22 @@ def test_progress_bar_shows_the_file_and_its_size(site, tmp_path, capsys):
         f.fetch(url, desc="demo/shown.json")
     err = capsys.readouterr().err
     assert "demo/shown.json" in err and "48.8k" in err  # 50,000 bytes in KiB units
+
+
+def test_run_with_no_sources_and_no_network_reports_every_source_quickly(tmp_path, monkeypatch):
+    """`bench-audit run` with no SOURCE and no mirror: every manifest source is tried, each is reported with the
+    reason, and after the first host failure the rest fail at once. The network is cut by a dead proxy."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    for var in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.setenv(var, f"http://127.0.0.1:{port}")
+    for var in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    with Fetcher(Cache(tmp_path / "c"), FAST) as f:
+        targets = resolve_sources(None, fetcher=f)
+    assert [t.label for t in targets] == [e.name for e in entries()]
+    assert all(t.error and t.path == "" for t in targets)
+    assert "after 4 attempts" in targets[0].error and "--mirror DIR" in targets[0].error
+    assert all("unreachable earlier in this run" in t.error for t in targets[1:])
