@@ -56,19 +56,21 @@ def _parser() -> argparse.ArgumentParser:
     run = add("run", "the whole audit as a Prefect flow: ingest, classify, re-score, report",
               "bench-audit run ../shared/data/mmlu_pro_tiger --db audit.duckdb --report audit.html")
     run.add_argument("sources", nargs="*", metavar="SOURCE",
-                     help="files or folders of published outputs, or manifest source names; "
+                     help="files or folders of published outputs, http(s) URLs, or manifest source names; "
                           "none = every source in the manifest")
     db(run)
     run.add_argument("--report", default=DEFAULT_REPORT, help=f"HTML report path (default: {DEFAULT_REPORT})")
     thresholds(run)
     run.add_argument("--mirror", metavar="DIR",
-                     help="read manifest sources from DIR/<name> instead of downloading them (offline, CI)")
+                     help="read manifest sources from DIR/<name> instead of downloading them (offline, CI); "
+                          "DIR may also be an http(s) URL laid out the same way")
 
     ing = add("ingest", "read published outputs into the catalog (format auto-detected)",
               "bench-audit ingest ../shared/data/truthfulqa_multi --db audit.duckdb")
-    ing.add_argument("sources", nargs="+", metavar="SOURCE", help="files or folders, or manifest source names")
+    ing.add_argument("sources", nargs="+", metavar="SOURCE",
+                     help="files or folders, http(s) URLs (downloaded into the cache), or manifest source names")
     db(ing)
-    ing.add_argument("--mirror", metavar="DIR", help="where manifest sources are mirrored")
+    ing.add_argument("--mirror", metavar="DIR", help="where manifest sources are mirrored (a folder or an http(s) URL)")
 
     cls = add("classify", "classify each (benchmark, grader) grading scheme from its evidence; prints the census",
               "bench-audit classify --db audit.duckdb")
@@ -100,6 +102,8 @@ def _parser() -> argparse.ArgumentParser:
     src = add("sources", "list the recognised source formats (and the default manifest sources)",
               "bench-audit sources --manifest")
     src.add_argument("--manifest", action="store_true", help="list the default public sources instead")
+    src.add_argument("--cache", action="store_true", help="show the download cache: where it is, what it holds")
+    src.add_argument("--clear-cache", action="store_true", help="delete the download cache (re-downloaded on demand)")
     return p
 
 
@@ -209,16 +213,49 @@ def format_rows(cols: list[str], rows: list[tuple], fmt: str) -> str:
 
 
 def cmd_sources(args: argparse.Namespace) -> int:
-    if args.manifest:
-        from audit.sources.manifest import manifest
+    """Formats (name, one line, example path), or with --manifest the default sources and where they come from."""
+    import shutil
 
-        for s in manifest():
-            print(f"{s['name']:<24} {s.get('description', '')}\n{'':<24} {s.get('base_url', '')}")
+    if args.cache or args.clear_cache:
+        from audit.fetch import Cache
+
+        cache = Cache()
+        if args.clear_cache:
+            cache.clear()
+            print(f"cleared {cache.root}")
+            return 0
+        u = cache.usage()
+        print(f"cache: {cache.root} (set BENCH_AUDIT_CACHE to move it)\n"
+              f"  {u['blobs']} file(s), {u['blobs_bytes']:,} bytes; {u['partial']} partial download(s), "
+              f"{u['partial_bytes']:,} bytes (resumed on the next run)")
+        return 0
+    width = max(60, min(shutil.get_terminal_size((100, 20)).columns, 120))
+    wrap = lambda text, indent: textwrap.fill(text, width, initial_indent=indent,  # noqa: E731
+                                              subsequent_indent=" " * len(indent))
+    if args.manifest:
+        from audit.fetch import default_cache_dir
+        from audit.sources import adapters
+        from audit.sources.manifest import entries
+
+        known = adapters()
+        for e in entries():
+            missing = "" if e.adapter in known else "  (adapter not in this build: would be reported unrecognised)"
+            print(f"{e.name}  [{e.license or 'no license stated'}]")
+            print(wrap(e.description, "  "))
+            print(f"  {len(e.files)} file(s) from {e.repository or e.base_url} @ {(e.revision or 'unpinned')[:12]}")
+            print(f"  read by: {e.adapter}{missing}\n")
+        print(wrap("bench-audit run downloads these (cache: " + str(default_cache_dir()) + "); "
+                   "--mirror DIR reads them from DIR/<name> instead. Details: docs/sources.md", ""))
         return 0
     from audit.sources import adapters
 
-    for name, a in adapters().items():
-        print(f"{name:<24} {a.description}\n{'':<24} e.g. {a.example}")
+    items = list(adapters().items())
+    pad = max(len(n) for n, _ in items) + 2
+    for name, a in items:
+        print(wrap(a.description, f"{name:<{pad}}"))
+        print(f"{'':<{pad}}e.g. {a.example}")
+    print(f"\n{len(items)} formats; a file or folder is matched automatically. "
+          "Default public sources: bench-audit sources --manifest")
     return 0
 
 

@@ -1,0 +1,120 @@
+"""The source manifest: it covers every published source in ../shared/data, a mirror folder serves it, a broken
+manifest says what is wrong, and `bench-audit sources` lists formats and sources."""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+
+import pytest
+
+from audit.cli import main
+from audit.ingest import read_target
+from audit.sources import adapters
+from audit.sources.manifest import ManifestError, entries, parse_manifest, resolve_sources
+
+
+def test_manifest_has_one_entry_per_shared_folder_and_every_file_is_in_the_mirror(shared_data):
+    folders = sorted(p.name for p in shared_data.iterdir() if p.is_dir())
+    assert sorted(e.name for e in entries()) == folders
+    for e in entries():
+        assert e.revision and len(e.revision) == 40 and e.adapter and e.description
+        assert e.repository and e.repository.startswith("https://github.com/")
+        for f in e.files:
+            assert f.url.startswith("https://raw.githubusercontent.com/") and e.repository.split("github.com/")[1] in f.url
+            where = shared_data / e.name / f.path
+            if f.member:  # published zipped; the mirror holds the member unpacked beside it
+                where = where.parent / f.member
+            assert where.is_file(), f"{e.name}: {f.path} not in the mirror"
+        # ... and the mirror holds nothing the manifest does not list (apart from SOURCE.md)
+        listed = {str(PurePosixPath(f.path).parent / f.member) if f.member else f.path for f in e.files}
+        present = {p.relative_to(shared_data / e.name).as_posix() for p in (shared_data / e.name).rglob("*")
+                   if p.is_file() and p.name != "SOURCE.md"}
+        assert present == listed, e.name
+
+
+def test_licenses_match_the_source_notes(shared_data):
+    lic = {e.name: e.license for e in entries()}
+    assert lic["swebench_leaderboard"] == "CC-BY-NC-4.0" and lic["simple_evals_ru"] == "MIT"
+    assert lic["simpleqa_tavily"] is None  # none stated by the publisher
+    for e in entries():
+        note = (shared_data / e.name / "SOURCE.md").read_text("utf-8")
+        assert e.revision in note, e.name
+
+
+def test_mirror_serves_manifest_sources_with_public_provenance(shared_data):
+    (t,) = resolve_sources(["mmlu_pro_tiger"], str(shared_data))
+    assert t.error is None and Path(t.path) == shared_data / "mmlu_pro_tiger"
+    result = read_target(t.path, t.context)
+    assert sorted(b.responses.num_rows for b in result.batches) == [308] * 4
+    for b in result.batches:
+        assert b.provenance.revision == "f418b116db00b065c2aea046518d8fcf74d39872"
+        assert b.provenance.license == "Apache-2.0"
+        assert "/eval_results/model_outputs_" in b.provenance.uri and ".zip!/model_outputs_" in b.provenance.uri
+        assert b.provenance.source_id.startswith("mmlu_pro_official:mmlu_pro_tiger/")
+
+
+def test_every_mirrored_source_resolves_and_reads_or_reports(shared_data):
+    targets = resolve_sources(None, str(shared_data))
+    assert [t.label for t in targets] == [e.name for e in entries()] and all(t.error is None for t in targets)
+    known = adapters()
+    for t, e in zip(targets, entries()):
+        result = read_target(t.path, t.context)  # never raises: unknown files are reported
+        if e.adapter in known:
+            assert sum(b.responses.num_rows for b in result.batches) > 0, e.name
+            assert {b.provenance.format for b in result.batches} >= {e.adapter}
+        else:
+            assert result.unrecognised, e.name  # reported, not silently dropped
+
+
+def test_missing_mirror_folder_and_unknown_names(tmp_path):
+    (t,) = resolve_sources(["wildbench"], str(tmp_path))
+    assert t.error and str(tmp_path / "wildbench") in t.error and "does not exist" in t.error
+    with pytest.raises(FileNotFoundError, match="not a manifest source"):
+        resolve_sources(["no_such_source"], str(tmp_path))
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"sources": [{"name": "x", "description": "d", "files": [{"path": "a"}]}]}, "missing adapter"),
+    ({"sources": [{"name": "x", "description": "d", "adapter": "a", "files": [{"path": "../a"}]}]}, "stay inside"),
+    ({"sources": [{"name": "x", "description": "d", "adapter": "a", "files": [{"path": "a"}]}]}, "needs the source's base_url"),
+    ({"sources": [{"name": "x", "description": "d", "adapter": "a", "base_url": "https://h",
+                   "files": [{"path": "a", "sha256": "zz"}]}]}, "64 hex"),
+    ({"sources": [{"name": "x", "description": "d", "adapter": "a", "files": [{"path": "a", "url": "ftp://h/a"}]}]},
+     "not http"),
+    ({"sources": [{"name": "x", "description": "d", "adapter": "a", "colour": 1, "files": [{"path": "a"}]}]},
+     "unknown field"),
+    ({"items": []}, "'sources' list"),
+])
+def test_broken_manifest_says_which_entry_and_field(bad, message):
+    with pytest.raises(ManifestError, match=message):
+        parse_manifest(bad, "test.yaml")
+
+
+def test_relative_urls_join_the_base_and_are_quoted():
+    (e,) = parse_manifest({"sources": [{"name": "w", "description": "d", "adapter": "a", "base_url": "https://h/r/",
+                                        "files": [{"path": "eval=x/m y.json"}, {"path": "l.json", "url": "data/l.json"}]}]})
+    assert [f.url for f in e.files] == ["https://h/r/eval=x/m%20y.json", "https://h/r/data/l.json"]
+
+
+def test_sources_command_lists_formats_and_manifest(capsys):
+    assert main(["sources"]) == 0
+    out = capsys.readouterr().out
+    for name, a in adapters().items():
+        assert name in out and f"e.g. {a.example}" in out
+    assert main(["sources", "--manifest"]) == 0
+    out = capsys.readouterr().out
+    for e in entries():
+        assert e.name in out and f"read by: {e.adapter}" in out
+    assert "--mirror DIR" in out and "[CC-BY-NC-4.0]" in out
+
+
+def test_sources_cache_shows_and_clears_the_configured_cache(tmp_path, monkeypatch, capsys):
+    root = tmp_path / "c"
+    monkeypatch.setenv("BENCH_AUDIT_CACHE", str(root))
+    (root / "blobs" / "ab").mkdir(parents=True)
+    (root / "blobs" / "ab" / ("ab" + "0" * 62)).write_bytes(b"x" * 10)
+    assert main(["sources", "--cache"]) == 0
+    out = capsys.readouterr().out
+    assert str(root) in out and "1 file(s), 10 bytes" in out
+    assert main(["sources", "--clear-cache"]) == 0
+    assert not root.exists()
