@@ -252,7 +252,7 @@ def cmd_sources(args: argparse.Namespace) -> int:
     items = list(adapters().items())
     pad = max(len(n) for n, _ in items) + 2
     for name, a in items:
-        print(wrap(a.description, f"{name:<{pad}}"))
+        print(f"{name:<{pad}}{a.description}")  # one line each, so `grep` finds a format with its description
         print(f"{'':<{pad}}e.g. {a.example}")
     print(f"\n{len(items)} formats; a file or folder is matched automatically. "
           "Default public sources: bench-audit sources --manifest")
