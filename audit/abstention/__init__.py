@@ -28,6 +28,8 @@ from typing import Callable, Iterable, Protocol, Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from audit.confidence import fill_confidence
+
 FORMAT_EMPTY = "format:empty"
 
 # Leading noise a model often puts before its answer: quotes, "A:", "Answer:", markdown.
@@ -268,7 +270,8 @@ def assign_outcomes(table: pa.Table, detector: Detector = DEFAULT_DETECTOR) -> p
     """Mark detected abstentions; a source's own abstention label (outcome already 'abstained') is kept.
 
     The answer text is ``extracted_answer`` when present, else ``response``. Format failures stay as the source
-    scored them unless the detector counts them (``RuleDetector(count_format_failures=True)``).
+    scored them unless the detector counts them (``RuleDetector(count_format_failures=True)``). A missing
+    ``confidence`` is filled from a confidence stated in the response ("Confidence: 80%", "I'm 80% sure").
     """
     if table.num_rows == 0:
         return table
@@ -279,4 +282,5 @@ def assign_outcomes(table: pa.Table, detector: Detector = DEFAULT_DETECTOR) -> p
     outcome = pc.if_else(newly, pa.scalar("abstained"), table["outcome"])
     why = pc.if_else(newly, reason, table["abstention_reason"])
     table = table.set_column(table.schema.get_field_index("outcome"), "outcome", outcome)
-    return table.set_column(table.schema.get_field_index("abstention_reason"), "abstention_reason", why)
+    table = table.set_column(table.schema.get_field_index("abstention_reason"), "abstention_reason", why)
+    return fill_confidence(table)
