@@ -94,6 +94,14 @@ def _parser() -> argparse.ArgumentParser:
     src = add("sources", "list the recognised source formats (and the default manifest sources)",
               "bench-audit sources --manifest")
     src.add_argument("--manifest", action="store_true", help="list the default public sources instead")
+
+    # abstention detector evaluation (issue 5)
+    ev = add("eval-detector", "measure the abstention detector's precision and recall on the labelled sets",
+             "bench-audit eval-detector --data ../shared/data")
+    ev.add_argument("--data", default="../shared/data", help="folder holding the labelled sets (default: %(default)s)")
+    ev.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    ev.add_argument("--errors", metavar="SET", help="also print the false positives / negatives of sets whose name "
+                                                    "contains SET")
     return p
 
 
@@ -216,7 +224,26 @@ def cmd_sources(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "ingest": cmd_ingest, "classify": cmd_classify, "rescore": cmd_rescore,
+def cmd_eval_detector(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from audit.abstention.evaluate import errors, evaluate, labelled_sets
+
+    if not Path(args.data).is_dir():
+        raise FileNotFoundError(f"no labelled data at {args.data} (pass --data ../shared/data)")
+    sets = labelled_sets(Path(args.data))
+    if not sets:
+        raise FileNotFoundError(f"none of the labelled sets was found under {args.data}")
+    t = evaluate(sets)
+    sys.stdout.write(format_rows(t.column_names, [tuple(r.values()) for r in t.to_pylist()], args.format))
+    for s in sets:
+        if args.errors and args.errors in s.name:
+            for kind, reason, text in errors(s):
+                print(f"{s.name}\t{kind}\t{reason or ''}\t{(text or '')[:200]!r}")
+    return 0
+
+
+COMMANDS = {"eval-detector": cmd_eval_detector, "run": cmd_run, "ingest": cmd_ingest, "classify": cmd_classify, "rescore": cmd_rescore,
             "report": cmd_report, "query": cmd_query, "sources": cmd_sources}
 
 if __name__ == "__main__":
