@@ -64,7 +64,7 @@ per AS (
            count(*) FILTER (WHERE b.outcome <> 'abstained' AND b.c >= t.threshold)::BIGINT AS n_answered,
            count(*) FILTER (WHERE b.outcome = 'correct' AND b.c >= t.threshold)::BIGINT AS n_correct,
            count(*) FILTER (WHERE b.outcome = 'wrong' AND b.c >= t.threshold)::BIGINT AS n_wrong
-    FROM base b CROSS JOIN _thresholds t
+    FROM base b CROSS JOIN (SELECT unnest($grid::DOUBLE[]) AS threshold) t
     GROUP BY b.model, b.benchmark, b.grader, t.threshold
 )
 SELECT model, benchmark, grader, threshold, n, n_answered, n_correct, n_wrong,
@@ -89,9 +89,5 @@ def threshold_sweep_table(con: duckdb.DuckDBPyConnection, thresholds: Sequence[f
     bad = [t for t in grid if not 0.0 <= t < 1.0]
     if bad:
         raise ValueError(f"thresholds must be in [0, 1), got {bad}")
-    cur = con.cursor()  # a private cursor: the registered view does not leak into the caller's connection
-    try:
-        cur.register("_thresholds", pa.table({"threshold": pa.array(grid, pa.float64())}))
-        return cur.sql(SWEEP_SQL).to_arrow_table()
-    finally:
-        cur.close()
+    literal = "[" + ", ".join(repr(float(t)) for t in grid) + "]"  # floats only: nothing user-typed is spliced
+    return con.sql(SWEEP_SQL.replace("$grid", literal)).to_arrow_table()
