@@ -12,8 +12,13 @@ from audit.analysis import derived_tables
 from audit.calibration import calibration_table, threshold_sweep_table
 from audit.confidence import softmax_choices, stated_confidence, text_confidence, verbalised_confidence
 from audit.ingest import read_target
-from audit.sources.lm_eval_samples import softmax_choice
+from audit.sources import adapters
 from catalog.writer import CatalogWriter
+
+# Load the whole adapter registry before importing one adapter module directly: the registry auto-imports the
+# adapters only while it is empty, so importing one first would hide the others from later tests.
+adapters()
+from audit.sources.lm_eval_samples import softmax_choice  # noqa: E402
 
 TS = "2024-05-01T10-00-00.000000"
 
