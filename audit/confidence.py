@@ -19,14 +19,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 _NUM = r"(?P<v>\d{1,3}(?:[.,]\d+)?)\s*(?P<pct>%|percent|per\s+cent|процент\w*|prozent)?"
-# "Confidence: 80%", "**Confidence**: 0.8", "confidence score = 75". The last such line wins in HLE's template, but
-# RE2 has no lazy-to-end anchor across lines cheaply; the template has exactly one, so the first is taken.
-STATED = r"(?i)confidence(?:\s+(?:score|level))?\**\s*[:=：]\s*\**\s*" + _NUM
-# "I'm 80% sure", "I am about 90% confident", "95 percent certain", "with 70% confidence".
+# HLE's answer template puts "Confidence: <0-100>%" on a line of its own: "Confidence: 80%", "**Confidence:** 0.8",
+# "Confidence score = 75". Anchored at a line start so prose such as "a 95% confidence level: 0.05" is not taken.
+STATED = r"(?im)^[\s*_#>\-]*confidence(?:\s+score)?[\s*_]*[:=：][\s*_]*" + _NUM
+# "I'm 80% sure", "I am about 90% confident", "95 percent certain", "with 70% confidence" (not "with 95% confidence
+# interval": the word after "confidence" may not start with "int").
+_AFTER = r"(?:$|[^\w\s-]|\s+(?:[^i\s]|i[^n]|in[^t]|int[^e]))"
 VERBAL = (r"(?i)(?:(?:i\s*(?:am|['’]m)|i\s+feel)\s+(?:about\s+|roughly\s+|approximately\s+|around\s+|only\s+)?"
           r"(?P<v>\d{1,3}(?:[.,]\d+)?)\s*(?P<pct>%|percent|per\s+cent)\s+(?:sure|confident|certain)|"
           r"with\s+(?:about\s+|roughly\s+|approximately\s+|around\s+)?(?P<v2>\d{1,3}(?:[.,]\d+)?)\s*"
-          r"(?P<pct2>%|percent|per\s+cent)\s+(?:confidence|certainty))")
+          r"(?P<pct2>%|percent|per\s+cent)\s+(?:confidence|certainty)" + _AFTER + ")")
 
 
 def _to_probability(value: pa.Array, pct: pa.Array) -> pa.Array:

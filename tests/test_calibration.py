@@ -125,10 +125,12 @@ def test_every_run_stores_calibration_and_the_sweep(catalog):
 def test_stated_and_verbalised_confidences():
     texts = pa.array(["Explanation: ...\nExact Answer: 42\nConfidence: 80%", "**Confidence:** 0.35",
                       "I'm 90% sure it is Paris.", "with 70 percent confidence, 1912", "Confidence: 150%",
-                      "The answer is 80%.", None])
-    assert stated_confidence(texts).to_pylist() == [0.8, 0.35, None, None, None, None, None]
-    assert verbalised_confidence(texts).to_pylist() == [None, None, 0.9, 0.7, None, None, None]
-    assert text_confidence(texts).to_pylist() == [0.8, 0.35, 0.9, 0.7, None, None, None]
+                      "The answer is 80%.", None,
+                      "We reject H0 with 95% confidence interval [1, 2]. The confidence: 95% level is common.",
+                      "Answer: B\nConfidence score = 75"])
+    assert stated_confidence(texts).to_pylist() == [0.8, 0.35, None, None, None, None, None, None, 0.75]
+    assert verbalised_confidence(texts).to_pylist() == [None, None, 0.9, 0.7, None, None, None, None, None]
+    assert text_confidence(texts).to_pylist() == [0.8, 0.35, 0.9, 0.7, None, None, None, None, 0.75]
 
 
 def test_hle_style_confidences_reach_the_catalog_and_are_calibrated(tmp_path: Path, db: Path):
