@@ -95,3 +95,11 @@ def test_a_user_function_detector_plugs_in_behind_the_rules():
 def test_a_judge_returning_the_wrong_number_of_verdicts_is_a_clear_error():
     with pytest.raises(ValueError, match="returned 1 verdicts for 2 texts"):
         FunctionDetector(lambda texts: [True])(pa.array(["a", "b"]))
+
+
+def test_long_and_odd_inputs_are_decided_on_their_opening():
+    texts = pa.array(["a" * 2_000_000, "I don't know. " + "b" * 2_000_000,
+                      "x " * 1000 + "The provided data does not contain it.",  # no 'first sentence' of 2,000 chars
+                      "\x00\u202e", "Je ne sais pas. " + "However, it was most likely 1926. " * 10])
+    hit, reason = detect(texts)
+    assert reason.to_pylist() == [None, "detector:idk_en", None, None, None]  # the last: hedge veto reads it all

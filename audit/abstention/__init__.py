@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 from audit.confidence import fill_confidence
 
 FORMAT_EMPTY = "format:empty"
+OPENING_CHARS = 500  # the rules read this many characters of each answer; the hedge veto reads all of it
 
 # Leading noise a model often puts before its answer: quotes, "A:", "Answer:", markdown.
 _LEAD = r"^[\s\"'*_>`#\-«「『“]*(?:(?:final\s+)?(?:answer|respuesta|réponse|antwort|ответ|答案|回答|答え)\s*[:：\-]\s*|a\s*:\s*)?[\s\"'*_«「『“]*"
@@ -185,9 +186,12 @@ class RuleDetector:
     def __call__(self, texts: pa.Array) -> tuple[pa.Array, pa.Array]:
         texts = _as_array(texts)
         filled = pc.fill_null(texts, "")
+        # Every rule is anchored at the start or in the first sentence: look at the opening only (bounded work
+        # per row however long the answer; a 'first sentence' longer than this is not one).
+        opening = pc.utf8_slice_codeunits(filled, 0, OPENING_CHARS)
         reason = pa.nulls(len(texts), pa.string())
         for rule in reversed(self.rules):  # first rule wins: apply in reverse so earlier ones overwrite
-            hit = pc.match_substring_regex(filled, rule.pattern, ignore_case=True)
+            hit = pc.match_substring_regex(opening, rule.pattern, ignore_case=True)
             reason = pc.if_else(hit, pa.scalar(f"detector:{rule.name}"), reason)
         if self.veto:
             vetoed = pc.match_substring_regex(filled, self.veto, ignore_case=True)
