@@ -38,6 +38,8 @@ def test_abstentions_are_detected_with_their_rule(text, rule):
     "The exact year is not stated in the provided sources. However, it was most likely 1926.",
     "There is no specific information about the winner. The closest relevant information mentions Dr. Muhr.",
     "París es la capital.", "Die Antwort ist 42.", "答えは東京です。", "Ответ: 1812.", "答案是北京。",
+    "很多人不知道，答案是北京。", "No estoy seguro, pero probablemente sea 1912.", "Ich weiß es nicht genau, wahrscheinlich 1912.",
+    "Я не уверен, но скорее всего 1812.", "よくわかりませんが、おそらく東京です。",
 ])
 def test_answers_are_not_abstentions(text):
     hit, reason = detect(pa.array([text], pa.string()))

@@ -142,7 +142,11 @@ HEDGE_VETO = (r"(?:closest\s+(?:relevant\s+|related\s+)?(?:information|match|ans
               r"(?:however|but)\s*,?\s+(?:it\s+is|it['’]s|it\s+was|this\s+is)?\s*(?:likely|probabl)|"
               r"\b(?:is|was|were|are)\s+(?:most\s+)?(?:likely|probably)\b|"
               r"suggest(?:s|ing)?\s+that|it\s+appears\s+(?:that|to)|we\s+can\s+infer|"
-              r"(?:my|the)\s+best\s+guess|i\s+would\s+guess|(?:the\s+)?answer\s+(?:is|would\s+be|might\s+be)\s)")
+              r"(?:my|the)\s+best\s+guess|i\s+would\s+guess|(?:the\s+)?answer\s+(?:is|would\s+be|might\s+be)\s|"
+              # the same in the other languages: "the answer is", "probably"
+              r"la\s+respuesta\s+(?:es|ser[ií]a)\s|probablemente|la\s+r[ée]ponse\s+(?:est|serait)\s|probablement|"
+              r"die\s+antwort\s+(?:ist|lautet|w[äa]re)\s|wahrscheinlich|ответ\s*(?:[:—]|-\s|это\s)|вероятно|скорее\s+всего|"
+              r"答えは|正解は|おそらく|たぶん|答案是|答案为|答案應?該是|可能是|大概是)")
 
 
 class Detector(Protocol):
