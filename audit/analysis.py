@@ -11,6 +11,7 @@ from typing import Sequence
 import duckdb
 import pyarrow as pa
 
+from audit.calibration import calibration_table, threshold_sweep_table
 from audit.scoring import outcome_counts, score_table
 
 
@@ -18,4 +19,6 @@ def derived_tables(con: duckdb.DuckDBPyConnection, thresholds: Sequence[float]) 
     """Catalog table name -> its full new contents, computed from ``responses`` (read through ``con``)."""
     return {
         "scores": score_table(outcome_counts(con), thresholds),
+        "calibration": calibration_table(con),
+        "threshold_sweep": threshold_sweep_table(con, thresholds),
     }

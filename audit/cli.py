@@ -104,6 +104,14 @@ def _parser() -> argparse.ArgumentParser:
     src.add_argument("--manifest", action="store_true", help="list the default public sources instead")
     src.add_argument("--cache", action="store_true", help="show the download cache: where it is, what it holds")
     src.add_argument("--clear-cache", action="store_true", help="delete the download cache (re-downloaded on demand)")
+
+    # abstention detector evaluation (issue 5)
+    ev = add("eval-detector", "measure the abstention detector's precision and recall on the labelled sets",
+             "bench-audit eval-detector --data ../shared/data")
+    ev.add_argument("--data", default="../shared/data", help="folder holding the labelled sets (default: %(default)s)")
+    ev.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    ev.add_argument("--errors", metavar="SET", help="also print the false positives / negatives of sets whose name "
+                                                    "contains SET")
     return p
 
 
@@ -269,8 +277,27 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"export": cmd_export, "run": cmd_run, "ingest": cmd_ingest, "classify": cmd_classify, "rescore": cmd_rescore,
-            "report": cmd_report, "query": cmd_query, "sources": cmd_sources}
+def cmd_eval_detector(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from audit.abstention.evaluate import errors, evaluate, labelled_sets
+
+    if not Path(args.data).is_dir():
+        raise FileNotFoundError(f"no labelled data at {args.data} (pass --data ../shared/data)")
+    sets = labelled_sets(Path(args.data))
+    if not sets:
+        raise FileNotFoundError(f"none of the labelled sets was found under {args.data}")
+    t = evaluate(sets)
+    sys.stdout.write(format_rows(t.column_names, [tuple(r.values()) for r in t.to_pylist()], args.format))
+    for s in sets:
+        if args.errors and args.errors in s.name:
+            for kind, reason, text in errors(s):
+                print(f"{s.name}\t{kind}\t{reason or ''}\t{(text or '')[:200]!r}")
+    return 0
+
+
+# Every `cmd_<name>` function is the subcommand `<name>` (underscores become dashes).
+COMMANDS = {name[4:].replace("_", "-"): fn for name, fn in list(globals().items()) if name.startswith("cmd_")}
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -1,7 +1,8 @@
 import pyarrow as pa
 import pytest
 
-from audit.abstention import RuleDetector, assign_outcomes
+from audit.abstention import (FORMAT_EMPTY, FallbackDetector, FunctionDetector, RuleDetector, assign_outcomes,
+                              format_failures)
 from audit.records import RESPONSE_SCHEMA
 
 detect = RuleDetector()
@@ -9,33 +10,98 @@ detect = RuleDetector()
 
 @pytest.mark.parametrize("text,rule", [
     ("I don't know", "idk_en"), ("I do not know.", "idk_en"), ("A: I have no comment.", "no_comment_en"),
-    ("**Answer:** not sure", "idk_en"), ("It cannot be determined from the information given.", "cannot_answer_en"),
+    ("**Answer:** not sure", "idk_en"), ("I’m not sure.", "idk_en"),
+    ("It cannot be determined from the information given.", "cannot_determine_en"),
     ("I'm sorry, but I can't help with that.", "refusal_en"), ("I cannot answer that question.", "cannot_answer_en"),
+    ("Unfortunately, I could not find any specific information about the 13th album.", "cannot_answer_en"),
+    ("I'm not aware of any information about Alexandra Park being declared a reserve.", "no_information_en"),
+    ("The provided data sources do not contain specific information about the month.", "no_information_en"),
+    ("Gov. W. Kerr Scott's appointee is not explicitly mentioned in the provided data sources.", "no_information_en"),
+    ("No lo sé.", "idk_es"), ("Lo siento, no tengo información suficiente.", "idk_es"), ("Sin comentarios.", "idk_es"),
+    ("Je ne sais pas.", "idk_fr"), ("Désolé, je ne peux pas répondre à cette question.", "idk_fr"),
+    ("Ich weiß es nicht.", "idk_de"), ("Kein Kommentar.", "idk_de"), ("Ich bin mir nicht sicher.", "idk_de"),
+    ("わかりません。", "idk_ja"), ("申し訳ありませんが、その質問にはお答えできません。", "idk_ja"),
+    ("Я не знаю.", "idk_ru"), ("К сожалению, у меня нет информации об этом.", "idk_ru"),
+    ("我不知道。", "idk_zh"), ("抱歉，我无法回答这个问题。", "idk_zh"),
 ])
 def test_abstentions_are_detected_with_their_rule(text, rule):
     hit, reason = detect(pa.array([text]))
-    assert hit[0].as_py() and reason[0].as_py() == f"detector:{rule}"
+    assert reason[0].as_py() == f"detector:{rule}" and hit[0].as_py()
 
 
 @pytest.mark.parametrize("text", [
-    "Paris", "The answer is (C). I don't know why others pick B.", "", None,
+    "Paris", "The answer is (C). I don't know why others pick B.",
     "Not knowing the answer is common, but the capital is Paris.",
+    # the abstention phrase is not in the first sentence: an answer with a caveat
+    "Spencer Perceval was appointed in 1807. The exact month is not specified in the provided data.",
+    # a hedged answer: the abstention is followed by a candidate (hedge veto)
+    "The exact year is not stated in the provided sources. However, it was most likely 1926.",
+    "There is no specific information about the winner. The closest relevant information mentions Dr. Muhr.",
+    "París es la capital.", "Die Antwort ist 42.", "答えは東京です。", "Ответ: 1812.", "答案是北京。",
+    "很多人不知道，答案是北京。", "No estoy seguro, pero probablemente sea 1912.", "Ich weiß es nicht genau, wahrscheinlich 1912.",
+    "Я не уверен, но скорее всего 1812.", "よくわかりませんが、おそらく東京です。",
 ])
 def test_answers_are_not_abstentions(text):
     hit, reason = detect(pa.array([text], pa.string()))
     assert not hit[0].as_py() and reason[0].as_py() is None
 
 
+@pytest.mark.parametrize("text", ["", None, "   ", "?", "...", "**"])
+def test_format_failures_are_labelled_apart_and_counted_only_on_request(text):
+    hit, reason = detect(pa.array([text], pa.string()))
+    assert reason[0].as_py() == FORMAT_EMPTY and not hit[0].as_py()
+    hit, reason = RuleDetector(count_format_failures=True)(pa.array([text], pa.string()))
+    assert reason[0].as_py() == FORMAT_EMPTY and hit[0].as_py()
+    assert format_failures(pa.array([text, "x"], pa.string())).to_pylist() == [True, False]
+
+
+def _table(rows):
+    base = {f.name: None for f in RESPONSE_SCHEMA}
+    return pa.Table.from_pylist([{**base, "source_id": "s", "benchmark": "b", "grader": "g", "model": "m",
+                                  "sample_id": str(i), **r} for i, r in enumerate(rows)], schema=RESPONSE_SCHEMA)
+
+
 def test_assign_outcomes_prefers_the_extracted_answer_and_keeps_source_labels():
-    rows = [
+    t = _table([
         dict(extracted_answer="C", response="I don't know... so the answer is C", outcome="correct"),
         dict(extracted_answer=None, response="I don't know.", outcome="wrong"),
         dict(extracted_answer=None, response="", outcome="wrong"),  # a format failure stays wrong
         dict(extracted_answer="x", response="x", outcome="abstained", abstention_reason="source:not_attempted"),
-    ]
-    base = {f.name: None for f in RESPONSE_SCHEMA}
-    t = pa.Table.from_pylist([{**base, "source_id": "s", "benchmark": "b", "grader": "g", "model": "m",
-                               "sample_id": str(i), **r} for i, r in enumerate(rows)], schema=RESPONSE_SCHEMA)
+    ])
     out = assign_outcomes(t).to_pylist()
     assert [r["outcome"] for r in out] == ["correct", "abstained", "wrong", "abstained"]
     assert [r["abstention_reason"] for r in out] == [None, "detector:idk_en", None, "source:not_attempted"]
+    counted = assign_outcomes(t, RuleDetector(count_format_failures=True)).to_pylist()
+    assert [r["outcome"] for r in counted] == ["correct", "abstained", "abstained", "abstained"]
+    assert counted[2]["abstention_reason"] == FORMAT_EMPTY
+
+
+def test_a_user_function_detector_plugs_in_behind_the_rules():
+    """An LLM judge stands behind the same interface; here the 'judge' is a plain function (no network)."""
+    seen: list[list] = []
+
+    def judge(texts):
+        seen.append(list(texts))
+        return ["hedge" if t and "probably" in t.lower() else False for t in texts]
+
+    texts = pa.array(["I don't know.", "Probably 1926, but I may be wrong.", "", "Paris", "No lo sé"])
+    hit, reason = FallbackDetector(RuleDetector(), FunctionDetector(judge, name="llm", batch_size=1))(texts)
+    assert reason.to_pylist() == ["detector:idk_en", "detector:llm:hedge", FORMAT_EMPTY, None, "detector:idk_es"]
+    assert hit.to_pylist() == [True, True, False, False, True]
+    assert seen == [["Probably 1926, but I may be wrong."], ["Paris"]]  # only undecided rows reach the judge
+    out = assign_outcomes(_table([dict(response=t, outcome="wrong") for t in texts.to_pylist()]),
+                          FallbackDetector(RuleDetector(), FunctionDetector(judge, name="llm")))
+    assert out["outcome"].to_pylist() == ["abstained", "abstained", "wrong", "wrong", "abstained"]
+
+
+def test_a_judge_returning_the_wrong_number_of_verdicts_is_a_clear_error():
+    with pytest.raises(ValueError, match="returned 1 verdicts for 2 texts"):
+        FunctionDetector(lambda texts: [True])(pa.array(["a", "b"]))
+
+
+def test_long_and_odd_inputs_are_decided_on_their_opening():
+    texts = pa.array(["a" * 2_000_000, "I don't know. " + "b" * 2_000_000,
+                      "x " * 1000 + "The provided data does not contain it.",  # no 'first sentence' of 2,000 chars
+                      "\x00\u202e", "Je ne sais pas. " + "However, it was most likely 1926. " * 10])
+    hit, reason = detect(texts)
+    assert reason.to_pylist() == [None, "detector:idk_en", None, None, None]  # the last: hedge veto reads it all
