@@ -110,7 +110,9 @@ def decide(kind: str, output_type: str, metric: str, process_results: str | None
     raise AssertionError("the rule table ends with a catch-all")
 
 
-def rewards_guessing_for(idk_credit: str) -> bool | None:
+def rewards_guessing_for(idk_credit: str, scheme: str = "") -> bool | None:
+    if scheme == "not_applicable":
+        return None
     if idk_credit in ("none", "chance", "not_expressible"):
         return True
     if idk_credit == "full":
@@ -226,7 +228,7 @@ class LmEvalCatalog:
             "metrics_defaulted": not metric_list, "filters": filters, "process_results": pr_name,
             "includes": included, "scheme": rule.scheme, "idk_credit": rule.idk_credit,
             "wrong_penalty": "none", "grader_kind": rule.grader_kind,
-            "rewards_guessing": rewards_guessing_for(rule.idk_credit), "rule": rule.id, "rule_reason": rule.why,
+            "rewards_guessing": rewards_guessing_for(rule.idk_credit, rule.scheme), "rule": rule.id, "rule_reason": rule.why,
         }
 
     def config(self, task: str) -> dict[str, Any]:
@@ -270,7 +272,7 @@ def helm_run_groups(archive: Archive, version: str) -> tuple[pa.Table, pa.Table]
                 "output_type_defaulted": None, "metrics": [metric], "primary_metric": metric,
                 "metrics_defaulted": False, "filters": [], "process_results": None, "includes": [],
                 "scheme": rule.scheme, "idk_credit": rule.idk_credit, "wrong_penalty": "none",
-                "grader_kind": rule.grader_kind, "rewards_guessing": rewards_guessing_for(rule.idk_credit),
+                "grader_kind": rule.grader_kind, "rewards_guessing": rewards_guessing_for(rule.idk_credit, rule.scheme),
                 "rule": rule.id, "rule_reason": rule.why,
             })
     return (pa.Table.from_pylist(rows, schema=HARNESS_TASKS_SCHEMA),

@@ -31,6 +31,8 @@ def rewards_guessing(a: float | None, w: float | None, idk_credit: str) -> bool 
     be expressed, abstaining can never beat a guess either."""
     if idk_credit in ("chance", "not_expressible"):
         return True
+    if idk_credit == "conditional":  # depends on the item (e.g. which IFEval instruction): no single answer
+        return None
     if a is None or w is None:
         return None
     return a <= w
