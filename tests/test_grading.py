@@ -66,3 +66,18 @@ def test_implied_threshold():
     assert implied_threshold(1, 0, 0) == 0
     assert implied_threshold(1, 0, -3) == pytest.approx(0.75)
     assert implied_threshold(1, 1, 0) == 1
+
+
+def test_curated_registry_is_complete_and_cited():
+    from audit.grading.curated import entries
+    from audit.grading.taxonomy import GRADER_KINDS, IDK_CREDITS, SCHEMES
+
+    required = set(TABLE2) | {"simpleqa", "truthfulqa_mc1", "truthfulqa_mc2", "truthfulqa_gen", "mmlu", "hellaswag",
+                              "arc_challenge", "gsm8k", "humaneval", "alpaca_eval"}
+    ref = {e["benchmark"]: e for e in entries() if e["grader"] == "reference"}
+    assert required <= set(ref)
+    for e in entries():
+        assert len(e["citation"]) > 20, e
+        assert e["scheme"] in SCHEMES and e["idk_credit"] in IDK_CREDITS and e["grader_kind"] in GRADER_KINDS, e
+    for b in TABLE2:  # each Table 2 row cites the paper and the benchmark's own description of its grader
+        assert "2509.04664" in ref[b]["citation"] and ref[b].get("source"), b

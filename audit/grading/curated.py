@@ -30,7 +30,8 @@ def _evidence(e: dict[str, Any], grader: str, detail: str) -> Evidence:
         kind="curated", benchmark=e["benchmark"], grader=grader, scheme=e["scheme"], idk_credit=e["idk_credit"],
         wrong_penalty=e.get("wrong_penalty"), grader_kind=e.get("grader_kind"),
         binary_grading=e.get("binary_grading"), score_correct=e.get("c"), score_abstain=e.get("a"),
-        score_wrong=e.get("w"), detail=detail + (f"; {e['note']}" if e.get("note") else ""), citation=e["citation"],
+        score_wrong=e.get("w"), detail=detail + (f"; {e['note']}" if e.get("note") else ""),
+        citation=e["citation"] + (f"; {e['source']}" if e.get("source") else ""),
     )
 
 
