@@ -166,6 +166,10 @@ def cmd_classify(args: argparse.Namespace) -> int:
     extra = (f"; {tables['harness_tasks'].num_rows:,} harness tasks ({tables['harness_parse_errors'].num_rows} "
              f"parse errors), {tables['grading_probes'].num_rows} probe rows") if harness else ""
     print(f"{tables['grading_schemes'].num_rows} units classified, {n_conf} with conflicting evidence{extra}")
+    if n_conf:
+        print("conflicting evidence (kept; see the grading_conflicts view):")
+        cmd_query(argparse.Namespace(db=args.db, format="table", sql="SELECT benchmark, grader, field, decided, "
+                                     "evidence_kind, says FROM grading_conflicts"))
     return cmd_query(argparse.Namespace(sql="select * from grading_census", db=args.db, format="table"))
 
 

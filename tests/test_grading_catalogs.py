@@ -221,6 +221,7 @@ def test_census_view_and_conflicts_in_the_catalog(db, harness):
         conflicts = dict(w.con.sql("SELECT grader, conflicts FROM grading_schemes WHERE conflicts IS NOT NULL")
                          .fetchall())
         probe_units = w.con.sql("SELECT count(DISTINCT grader) FROM grading_probes WHERE NOT void").fetchall()[0][0]
+        flat = w.con.sql("SELECT grader, field, evidence_kind, says FROM grading_conflicts").fetchall()
     assert cols == ["population", "scheme", "idk_credit", "n_units", "n_benchmarks", "n_rewarding_guessing", "share"]
     by_pop = collections.defaultdict(int)
     shares = collections.defaultdict(float)
@@ -233,6 +234,9 @@ def test_census_view_and_conflicts_in_the_catalog(db, harness):
     assert census[0][0] == "audited units"
     assert probe_units >= 5
     # the static rule (overlap) and the probe (abstention credited) disagree on TruthfulQA: kept, not resolved
+    assert ("lm_eval/truthfulqa_gen/bleu_acc", "scheme", "static", "continuous_overlap") in flat
+    assert ("lm_eval/ifeval/prompt_level_strict_acc", "idk_credit", "curated", "none") in flat
+    assert len(flat) == sum(len(json.loads(c)) for c in conflicts.values())
     tqa = json.loads(conflicts["lm_eval/truthfulqa_gen/bleu_acc"])
     assert {"field": "scheme", "decided": "abstention_credited", "evidence_kind": "static",
             "says": "continuous_overlap"}.items() <= tqa[0].items()
@@ -240,10 +244,17 @@ def test_census_view_and_conflicts_in_the_catalog(db, harness):
 
 def test_classify_command_prints_the_census(tmp_path, capsys, lm_eval_wheel, helm_wheel):
     db = tmp_path / "c.duckdb"
+    with CatalogWriter(db) as w:  # an observed lm-eval unit whose abstentions were scored like correct answers
+        w.con.execute("""INSERT INTO responses (source_id, benchmark, grader, model, sample_id, outcome, original_score)
+                         VALUES ('s', 'truthfulqa_gen', 'lm_eval/truthfulqa_gen/bleu_acc', 'm', '1', 'correct', 1),
+                                ('s', 'truthfulqa_gen', 'lm_eval/truthfulqa_gen/bleu_acc', 'm', '2', 'abstained', 1),
+                                ('s', 'truthfulqa_gen', 'lm_eval/truthfulqa_gen/bleu_acc', 'm', '3', 'wrong', 0)""")
     assert main(["classify", "--db", str(db), "--lm-eval-wheel", str(lm_eval_wheel), "--helm-wheel",
                  str(helm_wheel), "--no-download", "--no-probes"]) == 0
     out = capsys.readouterr().out
-    assert "with conflicting evidence" in out and "harness tasks (0 parse errors)" in out
+    assert "1 with conflicting evidence" in out and "harness tasks (0 parse errors)" in out
+    # curated and empirical say full credit; the static rule says conditional: shown, not resolved silently
+    assert "conflicting evidence (kept" in out and "conditional" in out
     assert f"lm_eval {wheels.version_of('lm_eval')}" in out and "binary_forced_choice" in out
 
 

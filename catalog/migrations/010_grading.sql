@@ -66,3 +66,13 @@ SELECT population, scheme, idk_credit, count(*) AS n_units, count(DISTINCT bench
        round(count(*) / sum(count(*)) OVER (PARTITION BY population), 4) AS share
 FROM per GROUP BY population, scheme, idk_credit
 ORDER BY population = 'audited units' DESC, population, n_units DESC, scheme, idk_credit;
+
+-- Every disagreement between evidence, one row each (grading_schemes.conflicts flattened): shown, never resolved
+-- silently. `decided` is what the strongest evidence said; `says` what this piece of evidence says instead.
+CREATE VIEW grading_conflicts AS
+SELECT benchmark, grader, c.field, c.decided, c.evidence_kind, c.says, c.detail, c.citation
+FROM (SELECT benchmark, grader,
+             unnest(from_json(conflicts, '[{"field": "VARCHAR", "decided": "VARCHAR", "evidence_kind": "VARCHAR",
+                                            "says": "VARCHAR", "detail": "VARCHAR", "citation": "VARCHAR"}]')) AS c
+      FROM grading_schemes WHERE conflicts IS NOT NULL)
+ORDER BY 1, 2, 3, 5;
