@@ -252,9 +252,10 @@ def test_classify_command_prints_the_census(tmp_path, capsys, lm_eval_wheel, hel
     assert main(["classify", "--db", str(db), "--lm-eval-wheel", str(lm_eval_wheel), "--helm-wheel",
                  str(helm_wheel), "--no-download", "--no-probes"]) == 0
     out = capsys.readouterr().out
-    assert "1 with conflicting evidence" in out and "harness tasks (0 parse errors)" in out
+    assert "with conflicting evidence" in out and "harness tasks (0 parse errors)" in out
     # curated and empirical say full credit; the static rule says conditional: shown, not resolved silently
-    assert "conflicting evidence (kept" in out and "conditional" in out
+    assert "conflicting evidence (kept" in out
+    assert any("lm_eval/truthfulqa_gen/bleu_acc" in line and "conditional" in line for line in out.splitlines())
     assert f"lm_eval {wheels.version_of('lm_eval')}" in out and "binary_forced_choice" in out
 
 
@@ -280,3 +281,34 @@ def test_empirical_evidence_from_real_truthfulqa_outputs(shared_data, db, harnes
     assert "detected abstentions scored" in emp["detail"] and emp["score_abstain"] > emp["score_wrong"] == 0
     assert kinds["static"]["citation"].endswith("truthfulqa-multi_gen_en.yaml")
     assert pc.sum(pc.equal(tables["grading_schemes"]["grader"], "lm_eval/truthfulqa-multi_gen_en/bleu_acc")).as_py() == 1
+
+
+# The paper's Table 2: benchmark -> (binary grading?, IDK credit). An implementation where abstention cannot be
+# expressed (log-likelihood choice) gives an IDK no credit either: not_expressible counts as "none" here.
+TABLE2 = {
+    "gpqa": (True, "none"), "mmlu_pro": (True, "none"), "ifeval": (True, "none"), "omni_math": (True, "none"),
+    "wildbench": (False, "partial"), "bbh": (True, "none"), "math_l5": (True, "none"), "musr": (True, "none"),
+    "swebench_verified": (True, "none"), "hle": (True, "none"),
+}
+
+
+def test_table2_rows_from_harness_evidence(db, harness):
+    from audit.grading.curated import entries
+
+    with CatalogWriter(db) as w:
+        tables = store_classification(w, harness)
+    rows = {(r["benchmark"], r["grader"]): r for r in tables["grading_schemes"].to_pylist()}
+    impl = {e["benchmark"]: e.get("implementations") or [] for e in entries() if "table2" in e}
+    assert sum(1 for b in TABLE2 if impl[b]) >= 8  # all but SWE-bench and HLE have a harness implementation
+    for bench, (binary, idk) in TABLE2.items():
+        ref = rows[(bench, "reference")]
+        assert (ref["binary_grading"], ref["idk_credit"]) == (binary, idk), bench
+        for grader in impl[bench]:
+            r = rows[(bench, grader)]
+            assert "static" in r["evidence_kinds"], (bench, grader)
+            got = (r["binary_grading"], "none" if r["idk_credit"] == "not_expressible" else r["idk_credit"])
+            assert got == (binary, idk), (bench, grader, r["scheme"], r["idk_credit"])
+            assert r["rewards_guessing"] is True, (bench, grader)
+    # MATH level 5 also has a probe of the Open LLM Leaderboard grader itself: IDK 0 = wrong 0, t* = 0
+    math = rows[("math_l5", "lm_eval/leaderboard_math_algebra_hard/exact_match")]
+    assert math["evidence_kinds"][0] == "probe" and math["implied_t"] == 0

@@ -135,8 +135,10 @@ def classify_tables(con: duckdb.DuckDBPyConnection, harness: HarnessCatalogs | N
     units = observed_units(con)
     extra: list[Evidence] = []
     if harness is not None:
-        probed = sorted({(e.benchmark, e.grader) for e in harness.probe_evidence} - set(units))
-        units = units + probed
+        from audit.grading.curated import implementation_units
+
+        extra_units = {(e.benchmark, e.grader) for e in harness.probe_evidence} | set(implementation_units())
+        units = units + sorted(extra_units - set(units))
         extra = static_evidence(harness.tasks, units) + harness.probe_evidence
     evidence = curated_evidence(units) + empirical_evidence(con) + extra
     for provide in providers:

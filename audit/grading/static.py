@@ -280,31 +280,41 @@ def helm_run_groups(archive: Archive, version: str) -> tuple[pa.Table, pa.Table]
 
 
 # -- evidence for catalog units -------------------------------------------------------------------------------------
-_LM_EVAL_GRADER = re.compile(r"^lm_eval/(?P<task>[^/]+)(/.*)?$")
+_HARNESS_GRADER = re.compile(r"^(?P<catalog>lm_eval|helm)/(?P<task>[^/]+)(/.*)?$")
 
 
 def static_evidence(tasks: pa.Table, units: Iterable[tuple[str, str]]) -> list[Evidence]:
-    """Static evidence for each (benchmark, grader) unit whose grader is an lm-eval task in ``tasks``."""
-    wanted = {}
+    """Static evidence for each (benchmark, grader) unit whose grader is a harness task in ``tasks``:
+    ``lm_eval/<task>/<metric>`` (the lm-eval adapter's grader id) or ``helm/<run group>``."""
+    from audit.grading.taxonomy import BINARY_SCHEMES
+
+    wanted: dict[tuple[str, str], list[tuple[str, str]]] = {}
     for bench, grader in units:
-        m = _LM_EVAL_GRADER.match(grader)
+        m = _HARNESS_GRADER.match(grader)
         if m:
-            wanted.setdefault(m.group("task"), []).append((bench, grader))
+            wanted.setdefault((m.group("catalog"), m.group("task")), []).append((bench, grader))
     if not wanted or tasks.num_rows == 0:
         return []
     import pyarrow.compute as pc
 
-    hit = tasks.filter(pc.and_(pc.equal(tasks["catalog"], "lm_eval"),
-                               pc.is_in(tasks["task"], pa.array(sorted(wanted)))))
+    keys = pc.binary_join_element_wise(tasks["catalog"], tasks["task"], "/")
+    hit = tasks.filter(pc.is_in(keys, pa.array(sorted(f"{c}/{t}" for c, t in wanted))))
     out = []
     for r in hit.to_pylist():
-        detail = (f"{r['config_path']}: output_type={r['output_type']}"
-                  f"{' (default)' if r['output_type_defaulted'] else ''}; metric_list={r['metrics']}"
-                  f"{' (defaults)' if r['metrics_defaulted'] else ''}; filter_list={r['filters'] or 'none'}; "
-                  f"process_results={r['process_results'] or 'none'}; rule {r['rule']}: {r['rule_reason']}")
-        for bench, grader in wanted[r["task"]]:
+        if r["catalog"] == "helm":
+            detail = (f"{r['config_path']}: run group {r['task']}, environment.main_name={r['primary_metric']}; "
+                      f"rule {r['rule']}: {r['rule_reason']}")
+            citation = f"crfm-helm {r['catalog_version']} wheel, {r['config_path']}"
+        else:
+            detail = (f"{r['config_path']}: output_type={r['output_type']}"
+                      f"{' (default)' if r['output_type_defaulted'] else ''}; metric_list={r['metrics']}"
+                      f"{' (defaults)' if r['metrics_defaulted'] else ''}; filter_list={r['filters'] or 'none'}; "
+                      f"process_results={r['process_results'] or 'none'}; rule {r['rule']}: {r['rule_reason']}")
+            citation = f"lm-eval {r['catalog_version']} wheel, {r['config_path']}"
+        binary = None if r["scheme"] in ("unknown", "not_applicable") else r["scheme"] in BINARY_SCHEMES
+        for bench, grader in wanted[(r["catalog"], r["task"])]:
             out.append(Evidence(
                 kind="static", benchmark=bench, grader=grader, scheme=r["scheme"], idk_credit=r["idk_credit"],
-                wrong_penalty=r["wrong_penalty"], grader_kind=r["grader_kind"], detail=detail,
-                citation=f"lm-eval {r['catalog_version']} wheel, {r['config_path']}"))
+                wrong_penalty=r["wrong_penalty"], grader_kind=r["grader_kind"], binary_grading=binary,
+                detail=detail, citation=citation))
     return out

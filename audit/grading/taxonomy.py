@@ -53,6 +53,9 @@ class Evidence:
     score_wrong: float | None = None
     detail: str = ""
     citation: str | None = None
+    # False where the evidence describes the benchmark's reference grader, not this implementation (a curated
+    # fallback): it then ranks below every implementation-specific piece of evidence.
+    specific: bool = True
 
     def __post_init__(self) -> None:
         if self.kind not in EVIDENCE_KINDS:
