@@ -128,6 +128,10 @@ def test_yaml_semantics_on_a_folder_in_the_wheel_layout(tmp_path):
     _write(tmp_path, t + "cycle1.yaml", "include: cycle2.yaml\ntask: fam_cycle\n")
     _write(tmp_path, t + "cycle2.yaml", "include: cycle1.yaml\n")
     _write(tmp_path, t + "dangling.yaml", "include: missing_yaml\ntask: fam_dangling\n")
+    marker = tmp_path / "imported"  # the !function modules exist; reading the catalog must not run them
+    for mod in ("utils.py", "task.py"):
+        _write(tmp_path, t + mod, f"open({str(marker)!r}, 'w').write('ran')\ndef score(d, r): return {{}}\n"
+                                  "class FamTask: pass\n")
     tab, errors, counts = lm_eval_tasks(wheels.Archive.open(tmp_path), "test")
     rows = {r["task"]: r for r in tab.to_pylist()}
     assert set(rows) == {"fam_a", "fam_b", "fam_c", "fam_py", "fam_d"}
@@ -144,6 +148,7 @@ def test_yaml_semantics_on_a_folder_in_the_wheel_layout(tmp_path):
     errs = {e["config_path"]: e["error"] for e in errors.to_pylist()}
     assert "include cycle" in errs[t + "cycle1.yaml"] and "include cycle" in errs[t + "cycle2.yaml"]
     assert "missing_yaml" in errs[t + "dangling.yaml"]
+    assert not marker.exists()
 
 
 def test_helm_run_groups_name_their_main_metric(helm_wheel):
@@ -259,9 +264,13 @@ def test_classify_command_prints_the_census(tmp_path, capsys, lm_eval_wheel, hel
     assert f"lm_eval {wheels.version_of('lm_eval')}" in out and "binary_forced_choice" in out
 
 
-def test_missing_wheel_is_a_note_not_a_crash(tmp_path):
+def test_missing_or_broken_wheel_is_a_note_not_a_crash(tmp_path):
     h = load_harness_catalogs(tmp_path / "nothing.whl", tmp_path / "nothing.whl", download=False)
     assert h.tasks.num_rows == 0 and len(h.notes) == 2 and "nothing.whl" in h.notes[0]
+    broken = tmp_path / "lm_eval-0.4.13-py3-none-any.whl"
+    broken.write_bytes(b"PK\x03\x04 truncated")
+    h = load_harness_catalogs(broken, tmp_path / "nothing.whl", download=False)
+    assert h.tasks.num_rows == 0 and "not a wheel" in h.notes[0]
 
 
 def test_empirical_evidence_from_real_truthfulqa_outputs(shared_data, db, harness):

@@ -23,6 +23,9 @@ HARNESSES = {
 }
 
 
+MAX_WHEEL_BYTES = 200 * 1024 * 1024  # the wheels read here are ~9 MB; anything far larger is not one of them
+
+
 class WheelUnavailable(RuntimeError):
     """No wheel given, none cached, and `pip download` failed (offline without a package index?)."""
 
@@ -99,6 +102,8 @@ class Archive:
     def open(cls, path: str | os.PathLike) -> "Archive":
         p = Path(path)
         if p.is_file():
+            if p.stat().st_size > MAX_WHEEL_BYTES:
+                raise WheelUnavailable(f"{p}: {p.stat().st_size:,} bytes, over the {MAX_WHEEL_BYTES:,} limit")
             try:
                 return cls(p, zipfile.ZipFile(io.BytesIO(p.read_bytes())))
             except zipfile.BadZipFile as e:
