@@ -321,3 +321,18 @@ def test_table2_rows_from_harness_evidence(db, harness):
     # MATH level 5 also has a probe of the Open LLM Leaderboard grader itself: IDK 0 = wrong 0, t* = 0
     math = rows[("math_l5", "lm_eval/leaderboard_math_algebra_hard/exact_match")]
     assert math["evidence_kinds"][0] == "probe" and math["implied_t"] == 0
+
+
+def test_static_evidence_reaches_every_adapter_naming_of_a_harness_grader(harness):
+    from audit.grading.static import static_evidence
+
+    units = [("bbh", "open_llm_leaderboard/leaderboard_bbh_date_understanding/acc_norm"),
+             ("wildbench", "helm/wildbench_score_rescaled"),  # HELM adapter: helm/<metric>
+             ("gpqa", "helm/gpqa"),  # a run group by name
+             ("gsm8k", "lm_eval/gsm8k/exact_match"),
+             ("nothing", "helm/no_such_metric"), ("x", "inspect/x/accuracy")]
+    ev = {e.grader: e for e in static_evidence(harness.tasks, units)}
+    assert set(ev) == {u[1] for u in units[:4]}
+    assert ev["open_llm_leaderboard/leaderboard_bbh_date_understanding/acc_norm"].scheme == "binary_forced_choice"
+    assert ev["helm/wildbench_score_rescaled"].scheme == "lm_judge_scalar"
+    assert "schema_" in ev["helm/gpqa"].citation and ev["lm_eval/gsm8k/exact_match"].scheme == "binary_exact"

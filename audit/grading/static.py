@@ -280,23 +280,40 @@ def helm_run_groups(archive: Archive, version: str) -> tuple[pa.Table, pa.Table]
 
 
 # -- evidence for catalog units -------------------------------------------------------------------------------------
-_HARNESS_GRADER = re.compile(r"^(?P<catalog>lm_eval|helm)/(?P<task>[^/]+)(/.*)?$")
+_HARNESS_GRADER = re.compile(r"^(?P<catalog>lm_eval|helm|open_llm_leaderboard)/(?P<task>[^/]+)(/.*)?$")
 
 
 def static_evidence(tasks: pa.Table, units: Iterable[tuple[str, str]]) -> list[Evidence]:
-    """Static evidence for each (benchmark, grader) unit whose grader is a harness task in ``tasks``:
-    ``lm_eval/<task>/<metric>`` (the lm-eval adapter's grader id) or ``helm/<run group>``."""
+    """Static evidence for each (benchmark, grader) unit whose grader names a harness task in ``tasks``:
+    ``lm_eval/<task>/<metric>`` (the lm-eval adapter's grader id), ``open_llm_leaderboard/<task>/<metric>``
+    (the Open LLM Leaderboard ran lm-eval's ``leaderboard_*`` tasks), ``helm/<run group>``, or ``helm/<metric>``
+    (the HELM adapter's id: matched to the run groups of that benchmark whose main metric it is)."""
     from audit.grading.taxonomy import BINARY_SCHEMES
 
-    wanted: dict[tuple[str, str], list[tuple[str, str]]] = {}
-    for bench, grader in units:
-        m = _HARNESS_GRADER.match(grader)
-        if m:
-            wanted.setdefault((m.group("catalog"), m.group("task")), []).append((bench, grader))
-    if not wanted or tasks.num_rows == 0:
+    if tasks.num_rows == 0:
         return []
     import pyarrow.compute as pc
 
+    helm = tasks.filter(pc.equal(tasks["catalog"], "helm")).select(["task", "benchmark", "primary_metric"])
+    helm_groups = set(helm["task"].to_pylist())
+    helm_by_metric = {}
+    for t, b, m in zip(*(helm[c].to_pylist() for c in helm.column_names)):
+        helm_by_metric.setdefault((b, m), t)
+    wanted: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for bench, grader in units:
+        m = _HARNESS_GRADER.match(grader)
+        if not m:
+            continue
+        catalog, task = m.group("catalog"), m.group("task")
+        if catalog == "open_llm_leaderboard":
+            catalog = "lm_eval"
+        elif catalog == "helm" and task not in helm_groups:
+            task = helm_by_metric.get((bench, task))
+            if task is None:
+                continue
+        wanted.setdefault((catalog, task), []).append((bench, grader))
+    if not wanted:
+        return []
     keys = pc.binary_join_element_wise(tasks["catalog"], tasks["task"], "/")
     hit = tasks.filter(pc.is_in(keys, pa.array(sorted(f"{c}/{t}" for c, t in wanted))))
     out = []
