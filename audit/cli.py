@@ -73,8 +73,14 @@ def _parser() -> argparse.ArgumentParser:
     ing.add_argument("--mirror", metavar="DIR", help="where manifest sources are mirrored (a folder or an http(s) URL)")
 
     cls = add("classify", "classify each (benchmark, grader) grading scheme from its evidence; prints the census",
-              "bench-audit classify --db audit.duckdb")
+              "bench-audit classify --db audit.duckdb --lm-eval-wheel ~/wheels/lm_eval-0.4.13-py3-none-any.whl")
     db(cls)
+    cls.add_argument("--lm-eval-wheel", metavar="PATH", help="lm-eval wheel or unpacked folder (default: "
+                     "$BENCH_AUDIT_LM_EVAL_WHEEL, the user cache, else `pip download lm-eval --no-deps`)")
+    cls.add_argument("--helm-wheel", metavar="PATH", help="crfm-helm wheel or folder (same defaults)")
+    cls.add_argument("--no-download", action="store_true", help="never call pip; use given or cached wheels")
+    cls.add_argument("--no-harness", action="store_true", help="curated and empirical evidence only")
+    cls.add_argument("--no-probes", action="store_true", help="skip running the lm-eval graders on probes")
 
     rs = add("rescore", "re-score every model at each confidence target, with bootstrap CIs and ranks",
              "bench-audit rescore --db audit.duckdb --thresholds 0,0.5,0.9")
@@ -165,9 +171,23 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
-    from flows.audit import classify
+    from audit.grading.classify import load_harness_catalogs, store_classification
+    from catalog.writer import CatalogWriter
 
-    classify.fn(args.db)
+    harness = None if args.no_harness else load_harness_catalogs(
+        args.lm_eval_wheel, args.helm_wheel, download=not args.no_download, probes=not args.no_probes)
+    with CatalogWriter(args.db) as w:
+        tables = store_classification(w, harness)
+    for note in harness.notes if harness else []:
+        print(f"note: {note}", file=sys.stderr)
+    n_conf = sum(1 for c in tables["grading_schemes"].column("conflicts").to_pylist() if c)
+    extra = (f"; {tables['harness_tasks'].num_rows:,} harness tasks ({tables['harness_parse_errors'].num_rows} "
+             f"parse errors), {tables['grading_probes'].num_rows} probe rows") if harness else ""
+    print(f"{tables['grading_schemes'].num_rows} units classified, {n_conf} with conflicting evidence{extra}")
+    if n_conf:
+        print("conflicting evidence (kept; see the grading_conflicts view):")
+        cmd_query(argparse.Namespace(db=args.db, format="table", sql="SELECT benchmark, grader, field, decided, "
+                                     "evidence_kind, says FROM grading_conflicts"))
     return cmd_query(argparse.Namespace(sql="select * from grading_census", db=args.db, format="table"))
 
 

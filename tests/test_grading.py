@@ -66,3 +66,40 @@ def test_implied_threshold():
     assert implied_threshold(1, 0, 0) == 0
     assert implied_threshold(1, 0, -3) == pytest.approx(0.75)
     assert implied_threshold(1, 1, 0) == 1
+
+
+def test_curated_registry_is_complete_and_cited():
+    from audit.grading.curated import entries
+    from audit.grading.taxonomy import GRADER_KINDS, IDK_CREDITS, SCHEMES
+
+    required = set(TABLE2) | {"simpleqa", "truthfulqa_mc1", "truthfulqa_mc2", "truthfulqa_gen", "mmlu", "hellaswag",
+                              "arc_challenge", "gsm8k", "humaneval", "alpaca_eval"}
+    ref = {e["benchmark"]: e for e in entries() if e["grader"] == "reference"}
+    assert required <= set(ref)
+    for e in entries():
+        assert len(e["citation"]) > 20, e
+        assert e["scheme"] in SCHEMES and e["idk_credit"] in IDK_CREDITS and e["grader_kind"] in GRADER_KINDS, e
+    for b in TABLE2:  # each Table 2 row cites the paper and the benchmark's own description of its grader
+        assert "2509.04664" in ref[b]["citation"] and ref[b].get("source"), b
+
+
+def test_empirical_evidence_sees_a_grader_that_guesses_for_the_model(db):
+    # 100 unparsed answers on a 10-option benchmark, 10 of them scored correct by the source: chance level
+    rows = [("s", "mmlu_pro", "g", "m", f"u{i}", None, "wrong", 1.0 if i < 10 else 0.0) for i in range(100)]
+    rows += [("s", "mmlu_pro", "g", "m", f"c{i}", "A", "correct", 1.0) for i in range(50)]
+    rows += [("s", "mmlu_pro", "g", "m", f"w{i}", "B", "wrong", 0.0) for i in range(50)]
+    rows += [("s", "gpqa", "h", "m", f"u{i}", None, "wrong", 0.0) for i in range(100)]  # unparsed = wrong
+    rows += [("s", "gpqa", "h", "m", f"c{i}", "A", "correct", 1.0) for i in range(10)]
+    import pyarrow as pa
+
+    t = pa.Table.from_pylist([dict(zip(["source_id", "benchmark", "grader", "model", "sample_id",
+                                        "extracted_answer", "outcome", "original_score"], r)) for r in rows])
+    with CatalogWriter(db) as w:
+        w.con.execute("INSERT INTO benchmarks VALUES ('mmlu_pro', 'MMLU-Pro', 10), ('gpqa', 'GPQA', 4)")
+        w.con.register("t", t)
+        w.con.execute("INSERT INTO responses BY NAME SELECT * FROM t")
+        from audit.grading.empirical import empirical_evidence
+
+        ev = {e.grader: e for e in empirical_evidence(w.con)}
+    assert ev["g"].idk_credit == "chance" and "100 unparsed answers scored 0.1" in ev["g"].detail
+    assert ev["h"].idk_credit == "none" and "100 unparsed answers scored 0 on average (like wrong" in ev["h"].detail

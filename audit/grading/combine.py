@@ -13,11 +13,12 @@ _COMPARED = ("scheme", "idk_credit", "wrong_penalty")
 
 
 def classify_unit(evidence: list[Evidence]) -> Classification:
-    """Decide from the strongest evidence (probe > curated > static > empirical) field by field; every other
-    piece of evidence that states a different value is listed in ``conflicts``."""
+    """Decide from the strongest evidence (probe > curated > static > empirical, then curated evidence that only
+    describes the benchmark's reference grader) field by field; every other piece of evidence that states a
+    different value is listed in ``conflicts``."""
     if not evidence:
         raise ValueError("no evidence to classify")
-    ranked = sorted(evidence, key=lambda e: EVIDENCE_KINDS.index(e.kind))
+    ranked = sorted(evidence, key=lambda e: EVIDENCE_KINDS.index(e.kind) if e.specific else len(EVIDENCE_KINDS))
     bench, grader = ranked[0].benchmark, ranked[0].grader
 
     def pick(attr: str):

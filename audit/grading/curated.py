@@ -25,12 +25,13 @@ def table2() -> list[dict[str, Any]]:
     return [{"benchmark": e["benchmark"], **e["table2"]} for e in entries() if "table2" in e]
 
 
-def _evidence(e: dict[str, Any], grader: str, detail: str) -> Evidence:
+def _evidence(e: dict[str, Any], grader: str, detail: str, specific: bool = True) -> Evidence:
     return Evidence(
         kind="curated", benchmark=e["benchmark"], grader=grader, scheme=e["scheme"], idk_credit=e["idk_credit"],
         wrong_penalty=e.get("wrong_penalty"), grader_kind=e.get("grader_kind"),
         binary_grading=e.get("binary_grading"), score_correct=e.get("c"), score_abstain=e.get("a"),
-        score_wrong=e.get("w"), detail=detail + (f"; {e['note']}" if e.get("note") else ""), citation=e["citation"],
+        score_wrong=e.get("w"), detail=detail + (f"; {e['note']}" if e.get("note") else ""),
+        citation=e["citation"] + (f"; {e['source']}" if e.get("source") else ""), specific=specific,
     )
 
 
@@ -50,5 +51,10 @@ def curated_evidence(units: Iterable[tuple[str, str]] = ()) -> list[Evidence]:
         ref = [e for e in entries() if e["benchmark"] == bench and e["grader"] == REFERENCE]
         if ref:
             out.append(_evidence(ref[0], grader, "curated entry for the benchmark's reference grader; "
-                                                 "this implementation is not cited specifically"))
+                                                 "this implementation is not cited specifically", specific=False))
     return out
+
+
+def implementation_units() -> list[tuple[str, str]]:
+    """(benchmark, grader) for the harness implementations curated entries name (``implementations``)."""
+    return [(e["benchmark"], g) for e in entries() for g in e.get("implementations") or []]

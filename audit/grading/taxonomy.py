@@ -31,6 +31,8 @@ def rewards_guessing(a: float | None, w: float | None, idk_credit: str) -> bool 
     be expressed, abstaining can never beat a guess either."""
     if idk_credit in ("chance", "not_expressible"):
         return True
+    if idk_credit == "conditional":  # depends on the item (e.g. which IFEval instruction): no single answer
+        return None
     if a is None or w is None:
         return None
     return a <= w
@@ -51,6 +53,9 @@ class Evidence:
     score_wrong: float | None = None
     detail: str = ""
     citation: str | None = None
+    # False where the evidence describes the benchmark's reference grader, not this implementation (a curated
+    # fallback): it then ranks below every implementation-specific piece of evidence.
+    specific: bool = True
 
     def __post_init__(self) -> None:
         if self.kind not in EVIDENCE_KINDS:
