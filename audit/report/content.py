@@ -199,9 +199,15 @@ def summary(con: duckdb.DuckDBPyConnection, ts: list[float]) -> Section:
                 f"guessing premium relative to its peers ({sg(lose[1])} score points above the mean, averaged over "
                 f"benchmarks), and {gain[0]} the smallest ({sg(gain[1])}): {gain[0]} gains most when abstention "
                 "stops being punished. Definitions: docs/report.md."))
-    if has_rows(con, "leaderboard_agreement"):
-        sec.blocks.append(H3("Rank stability pooled over benchmarks"))
-        sec.blocks.extend(pooled_table(con))
+    if tr is not None and has_rows(con, "leaderboard_agreement"):
+        pooled = con.sql(f"SELECT n_units, mean_tau, pooled_tau_a, n_moves, n_moves_95 FROM rank_stability_pooled "
+                         f"WHERE threshold = {tr}").fetchall()
+        if pooled:
+            u, mt, pt, nm, n95 = pooled[0]
+            sec.blocks.append(P(
+                f"Rank stability at t = {tr:g}, pooled over {u} benchmark units: mean Kendall \u03c4-b {f3(mt)} "
+                f"between the binary and the penalised leaderboard (pooled \u03c4-a {f3(pt)}); {nm} model rank "
+                f"moves, {n95} of them with bootstrap P(shift) \u2265 0.95. Details: across benchmarks."))
     return sec
 
 
