@@ -53,8 +53,9 @@ def _block(b: Any, level: int = 3) -> list[str]:
     if isinstance(b, C.Chart):
         return []  # charts live in the HTML report
     if isinstance(b, C.Pre):
-        # an indented code block: its content is literal text in every Markdown renderer
-        return [md_escape(b.label), ""] + ["    " + line for line in (b.text or "").splitlines() or [""]] + [""]
+        # a block quote of entity-escaped text: shown as text, never as markup, in every Markdown renderer
+        return [md_escape(b.label), ""] + ["> " + md_escape(line) for line in (b.text or "").splitlines() or [""]] \
+            + [""]
     if isinstance(b, C.Details):
         return [f"**{md_escape(b.summary)}**", ""] + [x for blk in b.blocks for x in _block(blk, level + 1)]
     raise TypeError(f"unknown report block {type(b).__name__}")
