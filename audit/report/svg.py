@@ -124,8 +124,8 @@ def diverging_bars(rows: Sequence[tuple[str, float]], *, title: str, width: int 
         out.append(f"<text x='{pad_l - 6}' y='{y + bar - 3}' text-anchor='end' class=lg>{_e(short)}</text>"
                    f"<rect x='{x:.1f}' y='{y}' width='{w:.1f}' height='{bar}' "
                    f"fill='{positive if v >= 0 else negative}'><title>{_e(label)}: {v:+.3f}</title></rect>"
-                   f"<text x='{(mid + w + 4) if v >= 0 else (mid - w - 4):.1f}' y='{y + bar - 3}' class=tk "
-                   f"text-anchor='{'start' if v >= 0 else 'end'}'>{v:+.3f}</text>")
+                   f"<text x='{(mid + w + 4) if v >= 0 else (mid + 4):.1f}' y='{y + bar - 3}' class=tk>"
+                   f"{v:+.3f}</text>")
     out.append("</svg>")
     return "".join(out)
 
