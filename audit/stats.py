@@ -95,6 +95,23 @@ GROUP BY ALL ORDER BY 1, 2, 3, 4
 _CELLS = [f"{x[0]}{y[0]}" for x in OUTCOMES for y in OUTCOMES]
 
 
+def multinomial_draws(rng: np.random.Generator, n: np.ndarray, p: np.ndarray, size: int) -> np.ndarray:
+    """``size`` multinomial draws for each row: n (G,), p (G, K) -> (G, size, K), as K - 1 conditional binomial
+    draws vectorised over rows and draws (numpy's multinomial with per-row parameters loops per row)."""
+    G, K = p.shape
+    out = np.zeros((G, size, K), np.int64)
+    left = np.repeat(np.asarray(n, np.int64)[:, None], size, axis=1)
+    rest = np.ones(G)
+    for k in range(K - 1):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            q = np.clip(np.where(rest > 1e-15, p[:, k] / rest, 0.0), 0.0, 1.0)
+        out[:, :, k] = rng.binomial(left, q[:, None])
+        left -= out[:, :, k]
+        rest = rest - p[:, k]
+    out[:, :, K - 1] = left
+    return out
+
+
 def _rng(seed: int, *key: str) -> np.random.Generator:
     """A generator per unit, independent of the order units are processed in."""
     return np.random.default_rng([seed, zlib.crc32("\x1f".join(key).encode("utf-8"))])
@@ -105,17 +122,20 @@ def _values(pen: float) -> np.ndarray:
 
 
 def sign_test_p(k_pos: np.ndarray, k_neg: np.ndarray) -> np.ndarray:
-    """Exact two-sided sign test: P(as extreme a split of the non-tied pairs under Binomial(n, 1/2))."""
-    out = np.ones(len(k_pos))
-    for i, (kp, kn) in enumerate(zip(np.asarray(k_pos, int), np.asarray(k_neg, int))):
-        n, k = kp + kn, min(kp, kn)
-        if n == 0:
-            continue
-        # log-space sum of the lower tail, exact for any n
-        logs = [math.lgamma(n + 1) - math.lgamma(j + 1) - math.lgamma(n - j + 1) - n * math.log(2)
-                for j in range(k + 1)]
-        mx = max(logs)
-        out[i] = min(1.0, 2.0 * math.exp(mx) * sum(math.exp(v - mx) for v in logs))
+    """Exact two-sided sign test: min(1, 2 P(X <= min(k_pos, k_neg))), X ~ Binomial(k_pos + k_neg, 1/2).
+
+    One cumulative distribution per distinct n, from a table of log factorials (no per-row Python loop)."""
+    kp, kn = np.asarray(k_pos, np.int64), np.asarray(k_neg, np.int64)
+    n, k = kp + kn, np.minimum(kp, kn)
+    out = np.ones(len(n))
+    if len(n) == 0 or n.max() == 0:
+        return out
+    logfact = np.concatenate([[0.0], np.cumsum(np.log(np.arange(1, n.max() + 1)))])
+    for m in np.unique(n[n > 0]):
+        j = np.arange(m + 1)
+        cdf = np.cumsum(np.exp(logfact[m] - logfact[j] - logfact[m - j] - m * math.log(2)))
+        rows = n == m
+        out[rows] = np.minimum(1.0, 2.0 * cdf[k[rows]])
     return out
 
 
@@ -150,7 +170,7 @@ def pairwise_table(con: duckdb.DuckDBPyConnection, thresholds: Sequence[float], 
         rng = np.random.default_rng(seed)  # the pair order is fixed by the SQL, so draws are reproducible
         for s0 in range(0, P, 200):
             sl = slice(s0, min(P, s0 + 200))
-            draws = rng.multinomial(n[sl, None], (cells[sl] / n[sl, None])[:, None, :], size=(len(n[sl]), n_boot))
+            draws = multinomial_draws(rng, n[sl], cells[sl] / n[sl, None], n_boot)
             boot = draws @ d.T / n[sl, None, None]  # (p, B, T)
             lo[sl], hi[sl] = np.quantile(boot, q, axis=1)
             better[sl] = (boot > 1e-12).mean(axis=1)
