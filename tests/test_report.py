@@ -177,3 +177,33 @@ def test_screenshot_command(audited, chromium, tmp_path):
     assert struct.unpack(">II", data[16:24]) == (1280, 1600)
     assert len(data) > 50_000  # a rendered page, not a blank canvas
     assert main(["screenshot", "--report", str(tmp_path / "missing.html"), "--out", str(png)]) == 2
+
+
+def test_report_published_as_prefect_artifacts(audited):
+    """Inside a real flow run (the ephemeral API the `run` above started), the report lands as artifacts."""
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    from audit.report.markdown import publish_report_artifacts
+
+    db, report, _ = audited
+
+    @flow(name="publish-report-test")
+    def publish(path: str) -> list[str]:
+        con = duckdb.connect(path, read_only=True)
+        try:
+            return publish_report_artifacts(con, report_path=str(report))
+        finally:
+            con.close()
+
+    keys = publish(str(db))
+    assert "bench-audit-report" in keys and "bench-audit-guessing-premium" in keys
+    with get_client(sync_client=True) as client:
+        arts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys)))
+    by_key = {a.key: a for a in arts}
+    assert set(keys) <= set(by_key)
+    md = by_key["bench-audit-report"].data
+    assert "## Across benchmarks" in md and "<script" not in md and "&lt;script&gt;" in md
+    assert by_key["bench-audit-report"].type == "markdown" and by_key["bench-audit-sources"].type == "table"
+    assert "gemini-1.5-flash-002" in str(by_key["bench-audit-model-movement"].data)

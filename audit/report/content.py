@@ -104,6 +104,8 @@ def ci(s: Any, lo: Any, hi: Any) -> str:
 
 def cell(v: Any) -> Any:
     """Generic value for tables whose columns we do not know in advance."""
+    if isinstance(v, bool):
+        return "yes" if v else "no"
     if isinstance(v, float):
         return f3(v)
     if isinstance(v, (list, tuple)):

@@ -99,3 +99,18 @@ def report_artifacts(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     for s in secs:
         walk(s.blocks)
     return {"markdown": render_markdown(con), "tables": tables}
+
+
+def publish_report_artifacts(con: duckdb.DuckDBPyConnection, *, report_path: str | None = None) -> list[str]:
+    """Publish the report as artifacts of the current Prefect flow run; returns the artifact keys.
+
+    Prefect is imported here only, so the library stays importable without it. Call from inside a flow or task.
+    """
+    from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+    art = report_artifacts(con)
+    md = art["markdown"] + (f"\nHTML report: `{md_escape(report_path)}`\n" if report_path else "")
+    create_markdown_artifact(md, key="bench-audit-report", description="bench-audit report (Markdown)")
+    for key, rows in art["tables"].items():
+        create_table_artifact(rows, key=key, description=f"bench-audit report table {key}")
+    return ["bench-audit-report", *art["tables"]]
