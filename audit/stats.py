@@ -192,13 +192,31 @@ def pairwise_table(con: duckdb.DuckDBPyConnection, thresholds: Sequence[float], 
 def _pairwise_arrow(cols: dict[str, list]) -> pa.Table:
     types = {"benchmark": pa.string(), "grader": pa.string(), "model_a": pa.string(), "model_b": pa.string(),
              "n_shared": pa.int64(), "n_a_better": pa.int64(), "n_b_better": pa.int64()}
-    return pa.table({k: pa.array(v, types.get(k, pa.float64())) for k, v in cols.items()})
+    return pa.table({k: pa.array(v, types.get(k, pa.float64()), from_pandas=True) for k, v in cols.items()})
 
 
 def _ranks(s: np.ndarray) -> np.ndarray:
-    """Competition ranks (1 = best, ties share the better rank) along the last axis; like SQL rank()."""
+    """Competition ranks (1 = best, ties share the better rank) along the last axis; like SQL rank().
+    O(M log M) per row by sorting, so large leaderboards do not need an M x M comparison."""
     s = np.round(s, 12)
-    return 1 + (s[..., None, :] > s[..., :, None]).sum(axis=-1)
+    order = np.argsort(-s, axis=-1, kind="stable")
+    desc = np.take_along_axis(s, order, axis=-1)
+    M = s.shape[-1]
+    pos = np.broadcast_to(np.arange(M), desc.shape)
+    new = np.ones(desc.shape, bool)
+    new[..., 1:] = desc[..., 1:] != desc[..., :-1]
+    first = np.maximum.accumulate(np.where(new, pos, 0), axis=-1)
+    out = np.empty(s.shape, np.int64)
+    np.put_along_axis(out, order, first + 1, axis=-1)
+    return out
+
+
+def _tau_chunked(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Kendall tau-b over the first axis of (B, M) arrays, in chunks bounding memory at ~4M pair cells."""
+    M = x.shape[-1]
+    step = max(1, 4_000_000 // max(1, M * M))
+    return np.concatenate([_tau(x[i:i + step], y[i:i + step])[0] for i in range(0, len(x), step)]) \
+        if len(x) else np.zeros(0)
 
 
 def _tau(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
@@ -286,7 +304,7 @@ def rank_tables(con: duckdb.DuckDBPyConnection, thresholds: Sequence[float], *, 
                             rs[k].append(np.nan)
                     rs["n_boot"].append(len(rb))
                 tau, conc, disc, n0 = _tau(obs[0], obs[j])
-                tb = _tau(boot[:, 0], boot[:, j])[0] if len(boot) else np.array([np.nan])
+                tb = _tau_chunked(boot[:, 0], boot[:, j])
                 tb = tb[~np.isnan(tb)]
                 lo, hi = np.quantile(tb, q) if len(tb) else (np.nan, np.nan)
                 la["benchmark"].append(key[0]); la["grader"].append(key[1]); la["threshold"].append(t)
@@ -297,7 +315,8 @@ def rank_tables(con: duckdb.DuckDBPyConnection, thresholds: Sequence[float], *, 
     strs = {"benchmark", "grader", "model"}
 
     def arrow(cols: dict[str, list]) -> pa.Table:
-        return pa.table({k: pa.array(v, pa.string() if k in strs else pa.int64() if k in ints else pa.float64())
+        return pa.table({k: pa.array(v, pa.string() if k in strs else pa.int64() if k in ints else pa.float64(),
+                                     from_pandas=True)  # NaN (undefined) -> null
                          for k, v in cols.items()})
 
     return arrow(rs), arrow(la)

@@ -113,3 +113,10 @@ def test_empty_catalog_gives_empty_tables():
     con = _catalog({})
     t = derived_tables(con, [0, 0.5])
     assert all(tab.num_rows == 0 for tab in t.values())
+
+
+def test_sorted_ranks_equal_the_pairwise_definition():
+    rng = np.random.default_rng(1)
+    s = rng.integers(0, 5, size=(50, 3, 9)) / 4  # many ties
+    brute = 1 + (s[..., None, :] > s[..., :, None]).sum(axis=-1)
+    assert (_ranks(s) == brute).all()
