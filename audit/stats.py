@@ -167,13 +167,18 @@ def pairwise_table(con: duckdb.DuckDBPyConnection, thresholds: Sequence[float], 
     score_a, score_b = cells @ va.T / n[:, None], cells @ vb.T / n[:, None]  # (P, T)
     lo, hi, better = (np.full((P, T), np.nan) for _ in range(3))
     if n_boot > 0:
-        rng = np.random.default_rng(seed)  # the pair order is fixed by the SQL, so draws are reproducible
-        for s0 in range(0, P, 200):
-            sl = slice(s0, min(P, s0 + 200))
-            draws = multinomial_draws(rng, n[sl], cells[sl] / n[sl, None], n_boot)
-            boot = draws @ d.T / n[sl, None, None]  # (p, B, T)
-            lo[sl], hi[sl] = np.quantile(boot, q, axis=1)
-            better[sl] = (boot > 1e-12).mean(axis=1)
+        # one generator per unit (seed + the unit's name), pairs in the SQL's order: the draws of a unit do not
+        # depend on which other units are in the catalog (or in a per-benchmark partition of it)
+        unit = [f"{b}\x1f{g}" for b, g in zip(pairs["benchmark"].to_pylist(), pairs["grader"].to_pylist())]
+        starts = [i for i in range(P) if i == 0 or unit[i] != unit[i - 1]] + [P]
+        for u0, u1 in zip(starts[:-1], starts[1:]):
+            rng = _rng(seed, *unit[u0].split("\x1f"))
+            for s0 in range(u0, u1, 200):
+                sl = slice(s0, min(u1, s0 + 200))
+                draws = multinomial_draws(rng, n[sl], cells[sl] / n[sl, None], n_boot)
+                boot = draws @ d.T / n[sl, None, None]  # (p, B, T)
+                lo[sl], hi[sl] = np.quantile(boot, q, axis=1)
+                better[sl] = (boot > 1e-12).mean(axis=1)
     rep = lambda col: np.repeat(np.asarray(col, dtype=object), T).tolist()  # noqa: E731
     cols.update({
         "benchmark": rep(pairs["benchmark"].to_pylist()), "grader": rep(pairs["grader"].to_pylist()),

@@ -41,22 +41,28 @@ def test_calibration_and_sweep_render_when_present(mmlu_catalog):
     # the tables the abstention helper creates (shared names in the brief); created here only when absent
     con = duckdb.connect(str(mmlu_catalog))
     try:
+        # the abstention helper's schema (migration 020); created here only when that migration is absent
         con.execute("CREATE TABLE IF NOT EXISTS calibration (model VARCHAR, benchmark VARCHAR, grader VARCHAR, "
-                    "n BIGINT, ece DOUBLE, brier DOUBLE, aurc DOUBLE)")
+                    "n BIGINT, accuracy DOUBLE, mean_confidence DOUBLE, overconfidence DOUBLE, ece DOUBLE, "
+                    "n_bins INTEGER, brier DOUBLE, aurc DOUBLE)")
         con.execute("CREATE TABLE IF NOT EXISTS threshold_sweep (model VARCHAR, benchmark VARCHAR, grader VARCHAR, "
-                    "threshold DOUBLE, coverage DOUBLE, accuracy DOUBLE, error DOUBLE, score DOUBLE)")
-        con.execute("INSERT INTO calibration (model, benchmark, grader, n, ece, brier, aurc) "
-                    "VALUES ('m<1>', 'mmlu_pro', 'lm_eval/x', 308, 0.0731, 0.21, 0.3)")
-        con.execute("INSERT INTO threshold_sweep (model, benchmark, grader, threshold, coverage, accuracy, error, "
-                    "score) VALUES ('m<1>', 'mmlu_pro', 'lm_eval/x', 0.0, 1.0, 0.6, 0.4, 0.6), "
-                    "('m<1>', 'mmlu_pro', 'lm_eval/x', 0.5, 0.7, 0.75, 0.25, 0.45)")
+                    "threshold DOUBLE, n BIGINT, n_answered BIGINT, n_correct BIGINT, n_wrong BIGINT, "
+                    "coverage DOUBLE, accuracy DOUBLE, error DOUBLE, abstention_rate DOUBLE, risk DOUBLE, "
+                    "score DOUBLE)")
+        con.execute("INSERT INTO calibration (model, benchmark, grader, n, accuracy, mean_confidence, "
+                    "overconfidence, ece, n_bins, brier, aurc) "
+                    "VALUES ('m<1>', 'mmlu_pro', 'lm_eval/x', 308, 0.6, 0.7, 0.1, 0.0731, 10, 0.21, 0.3)")
+        con.execute("INSERT INTO threshold_sweep (model, benchmark, grader, threshold, n, n_answered, n_correct, "
+                    "n_wrong, coverage, accuracy, error, abstention_rate, risk, score) VALUES "
+                    "('m<1>', 'mmlu_pro', 'lm_eval/x', 0.0, 100, 100, 60, 40, 1.0, 0.6, 0.4, 0.0, 0.4, 0.6), "
+                    "('m<1>', 'mmlu_pro', 'lm_eval/x', 0.5, 100, 70, 52, 18, 0.7, 0.52, 0.18, 0.3, 0.257, 0.34)")
         page = render(con)
         md = render_markdown(con)
     finally:
         con.close()
     cal = page[page.index("<h2 id=calibration>"):page.index("<h2 id=data-quality>")]
     assert "0.073" in cal and "m&lt;1&gt;" in cal and "<svg" in cal and "<polyline" in cal
-    assert "accuracy vs coverage" in cal
+    assert "accuracy on answered (1 \u2212 risk) vs coverage" in cal
     assert "No calibration rows" not in cal
     assert "m&lt;1&gt;" in md and "0.073" in md
 

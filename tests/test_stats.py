@@ -3,6 +3,7 @@
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from audit.analysis import derived_tables
@@ -120,3 +121,14 @@ def test_sorted_ranks_equal_the_pairwise_definition():
     s = rng.integers(0, 5, size=(50, 3, 9)) / 4  # many ties
     brute = 1 + (s[..., None, :] > s[..., :, None]).sum(axis=-1)
     assert (_ranks(s) == brute).all()
+
+
+def test_unit_results_do_not_depend_on_other_units():
+    one = _catalog({"a": _outcomes(30, 20, 10), "b": _outcomes(25, 10, 25)})
+    two = _catalog({"a": _outcomes(30, 20, 10), "b": _outcomes(25, 10, 25)})
+    two.execute("INSERT INTO responses SELECT source_id, 'another', grader, model, sample_id, outcome FROM responses")
+    for fn in (lambda c: pairwise_table(c, [0, 0.5]), lambda c: rank_tables(c, [0, 0.5])[0]):
+        t1 = fn(one)
+        t2 = fn(two)
+        t2 = t2.filter(pc.equal(t2["benchmark"], "bench"))
+        assert t1.equals(t2)

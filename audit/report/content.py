@@ -383,6 +383,9 @@ def grading(con: duckdb.DuckDBPyConnection) -> Section:
         sec.blocks.extend(generic(con, "grading_census", key="bench-audit-grading-census"))
     else:
         sec.blocks.append(P("No grading units classified yet (`bench-audit classify`)."))
+    if has_rows(con, "grading_conflicts"):
+        sec.blocks.append(Details("Evidence that disagrees with the decision (grading_conflicts)",
+                                  generic(con, "grading_conflicts", limit=200)))
     units = con.sql("""SELECT benchmark, grader, scheme, idk_credit, implied_t, rewards_guessing,
                               array_to_string(evidence_kinds, ', '), conflicts
                        FROM grading_schemes WHERE grader <> 'reference' ORDER BY 1, 2""").fetchall()
@@ -406,11 +409,15 @@ def calibration(con: duckdb.DuckDBPyConnection) -> Section:
         cols = {c for (c,) in con.sql("SELECT column_name FROM information_schema.columns "
                                       "WHERE table_name = 'threshold_sweep'").fetchall()}
         if {"model", "benchmark", "coverage", "accuracy", "threshold"} <= cols:
+            # accuracy on the answered items (1 - selective risk) when the sweep has it, else accuracy over all
+            y = "1 - risk" if "risk" in cols else "accuracy"
+            label = "accuracy on answered (1 \u2212 risk)" if "risk" in cols else "accuracy"
             for (bench,) in con.sql("SELECT DISTINCT benchmark FROM threshold_sweep ORDER BY 1").fetchall():
-                series = con.execute("""SELECT model || coalesce(' \u00b7 ' || grader, ''), list(coverage ORDER BY
-                                        threshold), list(accuracy ORDER BY threshold) FROM threshold_sweep
-                                        WHERE benchmark = ? GROUP BY ALL ORDER BY 1 LIMIT 10""", [bench]).fetchall()
-                sec.blocks.append(Chart(svg.risk_coverage(series, title=f"{bench}: accuracy vs coverage")))
+                series = con.execute(f"""SELECT model || coalesce(' \u00b7 ' || grader, ''),
+                                        list(coverage ORDER BY threshold), list({y} ORDER BY threshold)
+                                        FROM threshold_sweep WHERE benchmark = ? GROUP BY ALL ORDER BY 1 LIMIT 10""",
+                                     [bench]).fetchall()
+                sec.blocks.append(Chart(svg.risk_coverage(series, title=f"{bench}: {label} vs coverage")))
         sec.blocks.append(Details("Threshold sweep table", generic(con, "threshold_sweep")))
     if not any_rows:
         sec.blocks.append(P("No calibration rows in this catalog: the published outputs ingested carry no "
@@ -442,7 +449,18 @@ def data_quality(con: duckdb.DuckDBPyConnection) -> Section:
                             key="bench-audit-source-failures") if failures else P("None."))
     sec.blocks.append(H3("Validation results"))
     if has_rows(con, "validation_results"):
-        sec.blocks.extend(generic(con, "validation_results", key="bench-audit-validation"))
+        if exists(con, "validation_summary"):
+            sec.blocks.extend(generic(con, "validation_summary", key="bench-audit-validation"))
+        cols = {c for (c,) in con.sql("SELECT column_name FROM information_schema.columns "
+                                      "WHERE table_name = 'validation_results'").fetchall()}
+        if "success" in cols:
+            rel = con.sql("SELECT * FROM validation_results WHERE NOT success LIMIT 100")
+            failed = rel.fetchall()
+            sec.blocks.append(Details(f"Failed checks ({len(failed)}{'+' if len(failed) == 100 else ''})",
+                                      [Table(rel.columns, [[cell(v) for v in r] for r in failed])] if failed
+                                      else [P("None.")]))
+        elif not exists(con, "validation_summary"):
+            sec.blocks.extend(generic(con, "validation_results", key="bench-audit-validation"))
     else:
         sec.blocks.append(P("No validation results in this catalog (table `validation_results` absent or empty)."))
     return sec
