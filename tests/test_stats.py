@@ -8,16 +8,17 @@ import pytest
 
 from audit.analysis import derived_tables
 from audit.stats import _ranks, _tau, pairwise_table, rank_tables, sign_test_p
+from catalog.writer import CatalogWriter
 
 
 def _catalog(models: dict[str, list[str]]) -> duckdb.DuckDBPyConnection:
     """A responses table holding, per model, one outcome per sample (sample i = the i-th outcome)."""
     rows = [(f"src-{m}", "bench", "grader", m, f"s{i:04d}", o) for m, outs in models.items() for i, o in
             enumerate(outs)]
-    con = duckdb.connect()
-    con.register("_r", pa.table({k: [r[j] for r in rows] for j, k in enumerate(
+    con = CatalogWriter(":memory:").con  # the real schema, every migration applied
+    con.register("_r", pa.table({k: pa.array([r[j] for r in rows], pa.string()) for j, k in enumerate(
         ["source_id", "benchmark", "grader", "model", "sample_id", "outcome"])}))
-    con.execute("CREATE TABLE responses AS SELECT * FROM _r")
+    con.execute("INSERT INTO responses BY NAME SELECT * FROM _r")
     con.unregister("_r")
     return con
 
@@ -126,7 +127,8 @@ def test_sorted_ranks_equal_the_pairwise_definition():
 def test_unit_results_do_not_depend_on_other_units():
     one = _catalog({"a": _outcomes(30, 20, 10), "b": _outcomes(25, 10, 25)})
     two = _catalog({"a": _outcomes(30, 20, 10), "b": _outcomes(25, 10, 25)})
-    two.execute("INSERT INTO responses SELECT source_id, 'another', grader, model, sample_id, outcome FROM responses")
+    two.execute("INSERT INTO responses BY NAME SELECT source_id, 'another' AS benchmark, grader, model, sample_id, "
+                "outcome FROM responses")
     for fn in (lambda c: pairwise_table(c, [0, 0.5]), lambda c: rank_tables(c, [0, 0.5])[0]):
         t1 = fn(one)
         t2 = fn(two)
