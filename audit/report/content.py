@@ -179,9 +179,9 @@ def summary(con: duckdb.DuckDBPyConnection, ts: list[float]) -> Section:
                           AND r.grader = a.grader)
                 FROM leaderboard_agreement a WHERE a.threshold = {tmax}""").fetchall():
             extra[(b, g)] = (ci(tau, lo, hi) if ok(tau) else "\u2013", moves, sig, maxmove)
-    headers = ["benchmark", "grader", "grading scheme", "models", "samples", "leader, binary (t=0)",
-               f"leader at t={tmax:g}", f"Kendall \u03c4 (t=0 vs t={tmax:g}) [95% CI]",
-               "models whose rank moves (any t)", "of which P(shift) \u2265 0.95", "largest move"]
+    headers = ["benchmark", "grader", "scheme", "models", "samples", "leader at t=0",
+               f"leader at t={tmax:g}", f"\u03c4 t=0 vs {tmax:g} [CI]", "rank moves", "P(shift) \u2265 .95",
+               "max move"]
     body = [[b, g, sch, m, n, l0, lt, *extra.get((b, g), ("\u2013",) * 4)] for b, g, sch, m, n, l0, lt in rows]
     sec.blocks.append(Table(headers, body, key="bench-audit-summary-units"))
     if has_rows(con, "grading_schemes"):
