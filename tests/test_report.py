@@ -28,15 +28,14 @@ def chromium() -> str:
         apt = shutil.which("apt-get")
         if not apt:
             pytest.skip("no /usr/bin/chromium and no apt-get to install Debian's chromium: browser check not run")
-        cmd = [apt, "install", "-y", "--no-install-recommends", "chromium"]
-        if os.geteuid() != 0 and shutil.which("sudo"):
-            cmd = ["sudo", "-n", *cmd]
+        sudo = ["sudo", "-n"] if os.geteuid() != 0 and shutil.which("sudo") else []
+        install, update = [*sudo, apt, "install", "-y", "chromium"], [*sudo, apt, "update"]
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1200)
-        if res.returncode != 0:  # a stale package index: refresh it once
-            subprocess.run(cmd[:-4] + ["update"], capture_output=True, text=True, env=env, timeout=600)
-            res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1200)
-        assert res.returncode == 0, f"apt-get install chromium failed:\n{res.stderr[-3000:]}"
+        res = subprocess.run(install, capture_output=True, text=True, env=env, timeout=1200)
+        if res.returncode != 0:  # a stale or missing package index: refresh it once
+            subprocess.run(update, capture_output=True, text=True, env=env, timeout=600)
+            res = subprocess.run(install, capture_output=True, text=True, env=env, timeout=1200)
+        assert res.returncode == 0, f"apt-get install -y chromium failed:\n{res.stderr[-3000:]}"
     return "/usr/bin/chromium"
 
 
