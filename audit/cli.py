@@ -90,7 +90,16 @@ def _parser() -> argparse.ArgumentParser:
     rep = add("report", "write the self-contained HTML report from the catalog",
               "bench-audit report --db audit.duckdb --out audit.html")
     db(rep)
-    rep.add_argument("--out", required=True, help="the HTML file to write")
+    rep.add_argument("--out", required=True, help="the file to write")
+    rep.add_argument("--format", choices=["html", "md"], default="html",
+                     help="html (self-contained, charts inline) or md (Markdown for a paper or an issue)")
+
+    shot = add("screenshot", "render a report in headless Chromium and save a PNG (Debian package `chromium`)",
+               "bench-audit screenshot --report audit.html --out audit.png")
+    shot.add_argument("--report", required=True, help="the HTML report to render")
+    shot.add_argument("--out", required=True, help="the PNG to write")
+    shot.add_argument("--width", type=int, default=1366, help="window width in pixels (default: 1366, a laptop)")
+    shot.add_argument("--height", type=int, default=3000, help="how much of the page to capture (default: 3000)")
 
     q = add("query", "run read-only SQL on the catalog (tables: responses, scores, grading_schemes, ...; "
                      "views: leaderboard, rank_shift, grading_census, source_reconciliation)",
@@ -201,9 +210,27 @@ def cmd_rescore(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    if getattr(args, "format", "html") == "md":
+        from audit.report.markdown import write_markdown
+        from catalog.writer import CatalogWriter
+
+        with CatalogWriter(args.db) as w:
+            print(write_markdown(w.con, args.out))
+        return 0
     from flows.audit import render_report
 
     print(render_report.fn(args.db, args.out))
+    return 0
+
+
+def cmd_screenshot(args: argparse.Namespace) -> int:
+    from audit.report.browser import ChromiumError, screenshot
+
+    try:
+        print(screenshot(args.report, args.out, width=args.width, height=args.height))
+    except ChromiumError as e:
+        print(f"bench-audit screenshot: error: {e}", file=sys.stderr)
+        return 1
     return 0
 
 
