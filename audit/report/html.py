@@ -34,7 +34,7 @@ CSS = """
 body{font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1180px;padding:1.2rem 1.5rem;color:#1d232b}
 h1{font-size:1.7rem;margin-bottom:.2rem}h2{border-bottom:2px solid #dde3ea;padding-bottom:.2rem;margin-top:2.2rem}
 h3{margin-top:1.6rem}table{border-collapse:collapse;margin:.6rem 0;font-size:.86rem}
-th,td{border:1px solid #dde3ea;padding:.25rem .5rem;text-align:left;vertical-align:top}
+th,td{border:1px solid #dde3ea;padding:.25rem .5rem;text-align:left;vertical-align:top}td{max-width:18rem;overflow-wrap:anywhere}
 th{background:#f3f6f9;position:sticky;top:0}td{font-variant-numeric:tabular-nums}.na{color:#98a2ad}
 .scroll{overflow-x:auto;max-width:100%}
 .lede{color:#4a5561}.pill{display:inline-block;padding:0 .45rem;border-radius:.6rem;background:#eef2f6;margin-left:.4rem;font-size:.8rem;font-weight:normal}
