@@ -90,7 +90,8 @@ def test_malformed_record_quarantined_and_counts_reconcile(audited, capsys):
 def test_rerun_leaves_the_same_row_counts(audited):
     db, _, first, _ = audited
     assert _counts(db) == first
-    assert first["responses"] == 4 * 308 - 1 + 300 + 1
+    # MMLU-Pro 4 x 308 (one quarantined), TruthfulQA 3 x 100 lm-eval samples + 300 human labels, the injected row
+    assert first["responses"] == 4 * 308 - 1 + 300 + 300 + 1
 
 
 def test_report_escapes_model_output(audited):
