@@ -63,12 +63,14 @@ def _parser() -> argparse.ArgumentParser:
     thresholds(run)
     run.add_argument("--mirror", metavar="DIR",
                      help="read manifest sources from DIR/<name> instead of downloading them (offline, CI)")
+    _orchestration_options(run)
 
     ing = add("ingest", "read published outputs into the catalog (format auto-detected)",
               "bench-audit ingest ../shared/data/truthfulqa_multi --db audit.duckdb")
     ing.add_argument("sources", nargs="+", metavar="SOURCE", help="files or folders, or manifest source names")
     db(ing)
     ing.add_argument("--mirror", metavar="DIR", help="where manifest sources are mirrored")
+    ing.add_argument("--full-refresh", action="store_true", help="read every source even if its content is unchanged")
 
     cls = add("classify", "classify each (benchmark, grader) grading scheme from its evidence; prints the census",
               "bench-audit classify --db audit.duckdb")
@@ -95,6 +97,22 @@ def _parser() -> argparse.ArgumentParser:
               "bench-audit sources --manifest")
     src.add_argument("--manifest", action="store_true", help="list the default public sources instead")
     return p
+
+
+def _orchestration_options(run: argparse.ArgumentParser) -> None:
+    """Fan-out, incremental and locking options of `run` (docs/orchestration.md)."""
+    g = run.add_argument_group("orchestration (docs/orchestration.md)")
+    g.add_argument("--task-runner", choices=["threads", "dask"], default=None,
+                   help="run the per-source and per-benchmark tasks on threads (default) or Dask "
+                        "(default from $BENCH_AUDIT_TASK_RUNNER)")
+    g.add_argument("--dask-address", metavar="ADDR", help="a running Dask scheduler, e.g. tcp://10.0.0.5:8786 "
+                   "(default: a local cluster)")
+    g.add_argument("--dask-workers", type=int, metavar="N", help="local Dask cluster size (default: 2)")
+    g.add_argument("--full-refresh", action="store_true", help="read every source even if its content is unchanged")
+    g.add_argument("--staging", metavar="DIR", help="where parallel tasks stage parquet shards (default: "
+                   "<db>.staging beside the catalog; must be shared with remote Dask workers)")
+    g.add_argument("--lock-wait", type=float, default=0.0, metavar="SECONDS",
+                   help="wait this long for another run holding the catalog (default: fail at once)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -125,7 +143,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from flows.audit import audit_flow
 
     result = audit_flow(sources=args.sources, db=args.db, report=args.report, thresholds=thresholds,
-                        mirror=args.mirror)
+                        mirror=args.mirror, task_runner=args.task_runner, dask_address=args.dask_address,
+                        dask_workers=args.dask_workers, full_refresh=args.full_refresh, staging=args.staging,
+                        lock_wait=args.lock_wait)
     _print_summary(result)
     print(f"catalog: {result['db']}\nreport:  {result['report']}")
     return 0
@@ -137,12 +157,15 @@ def _print_summary(summary: dict) -> None:
     if summary.get("unrecognised") or summary.get("failed"):
         print(f"not read: {summary.get('unrecognised', 0)} unrecognised file(s), {summary.get('failed', 0)} "
               f"unavailable source(s): see the report's data-quality section or `select * from source_failures`")
+    if summary.get("units_unchanged"):
+        print(f"{summary['sources_unchanged']} sources unchanged, skipped (content hash as last loaded; "
+              "--full-refresh reads them again)")
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from flows.audit import ingest_sources
 
-    _print_summary(ingest_sources(args.sources, args.db, args.mirror))
+    _print_summary(ingest_sources(args.sources, args.db, args.mirror, full_refresh=args.full_refresh))
     return 0
 
 
