@@ -56,6 +56,11 @@ class RunnerSpec:
 
         if self.dask_address:
             return DaskTaskRunner(address=self.dask_address)
+        import logging
+
+        for name in ("distributed", "distributed.scheduler", "distributed.nanny", "distributed.core",
+                     "distributed.http.proxy"):  # a local cluster's start/stop chatter
+            logging.getLogger(name).setLevel(logging.WARNING)
         return DaskTaskRunner(cluster_class="distributed.LocalCluster", cluster_kwargs={
             "n_workers": self.dask_workers, "threads_per_worker": 1, "processes": self.dask_processes,
             "dashboard_address": None, "silence_logs": 40})
