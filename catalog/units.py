@@ -45,3 +45,35 @@ def record_unit(w: CatalogWriter, *, unit_key: str, target: str, path: str, adap
         con.execute("ROLLBACK")
         raise
     return gone
+
+
+def prune_units(w: CatalogWriter, targets: Sequence[str], keep: Sequence[str]) -> list[str]:
+    """Units once found under ``targets`` but no longer there (file deleted upstream): drop them and their
+    sources. Returns the source ids dropped."""
+    con = w.con
+    keep_set = set(keep)
+    rows = con.execute("SELECT unit_key, source_ids FROM ingest_units WHERE target IN (SELECT unnest(?))",
+                       [list(targets)]).fetchall()
+    gone = [(k, ids) for k, ids in rows if k not in keep_set]
+    if not gone:
+        return []
+    con.execute("BEGIN")
+    try:
+        for key, ids in gone:
+            for table in ("responses", "quarantine", "sources"):
+                for sid in ids:
+                    con.execute(f"DELETE FROM {table} WHERE source_id = ?", [sid])
+            con.execute("DELETE FROM ingest_units WHERE unit_key = ?", [key])
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return sorted(s for _, ids in gone for s in ids)
+
+
+def interrupt_dead_runs(w: CatalogWriter) -> int:
+    """Runs still marked 'running' when a new run holds the catalog lock died without finishing."""
+    n = w.con.execute("SELECT count(*) FROM runs WHERE status = 'running'").fetchall()[0][0]
+    if n:
+        w.con.execute("UPDATE runs SET status = 'interrupted', finished_at = NULL WHERE status = 'running'")
+    return n

@@ -27,7 +27,7 @@ from audit.scoring import DEFAULT_THRESHOLDS, parse_thresholds
 from audit.sources import ReadContext, sha256_of
 from audit.sources.manifest import resolve_sources
 from catalog.lock import CatalogLock
-from catalog.units import known_units, record_unit
+from catalog.units import interrupt_dead_runs, known_units, prune_units, record_unit
 from catalog.writer import CatalogWriter
 from flows.runners import RunnerSpec
 from flows.shards import (DONE, Shard, concat_parquet, plan_target, read_shard, shard_meta, staging_dir,
@@ -85,7 +85,8 @@ def _lit(path: str | Path) -> str:
 # -- tasks called inline, in the flow's process: the single writer ---------------------------------------------
 @task(cache_policy=NONE)
 def load_staged(db: str, shards: list[dict], failures: list[tuple[str, str]], unrecognised: list[str],
-                cleared: list[str], run_id: str, staging: str) -> dict:
+                cleared: list[str], run_id: str, staging: str, planned_targets: list[str] | None = None,
+                planned_units: list[str] | None = None) -> dict:
     """Load every staged shard (one transaction per source, then the unit's record), record what could not be
     read, and refresh the dimension tables."""
     loaded = [s for s in sorted(shards, key=lambda s: s["key"]) if s["status"] == "staged"]
@@ -107,6 +108,8 @@ def load_staged(db: str, shards: list[dict], failures: list[tuple[str, str]], un
                         sha256=s["sha256"], fingerprint=s["fingerprint"],
                         source_ids=[b.provenance.source_id for b in batches], run_id=run_id)
             print(f"loaded unit {i}/{len(loaded)}: {s['key']}", flush=True)
+        # Units whose files are gone from a target read in full this time: their sources go too.
+        summary["sources_removed"] = len(prune_units(w, planned_targets or [], planned_units or []))
         # A re-run replaces what earlier runs said about the same inputs.
         w.clear_failures(cleared + unrecognised + [t for t, _ in failures])
         for target, reason in failures:
@@ -270,8 +273,13 @@ def _ingest(sources: list[str], db: str, mirror: str | None, run_id: str, *, sta
             r["n_sources"] = known[s.key][1]
         staged.append(r)
         cleared.append(s.path)
+    # A target whose every unit was planned and reached the loader is complete: units missing from it are gone.
+    failed_paths = {p for p, _ in failures}
+    complete = [t.label for t in targets if not t.error and t.label not in failed_paths
+                and not any(s.target == t.label and s.path in failed_paths for s in shards)]
     summary = call(load_staged, db=db, shards=staged, failures=failures, unrecognised=unrecognised,
-                   cleared=cleared, run_id=run_id, staging=str(staging))
+                   cleared=cleared, run_id=run_id, staging=str(staging), planned_targets=complete,
+                   planned_units=[s.key for s in shards])
     if summary["units_unchanged"]:
         log.info("%d sources unchanged, skipped", summary["sources_unchanged"])
     return summary
@@ -305,6 +313,7 @@ def ingest_sources(sources: list[str], db: str, mirror: str | None = None, *, fu
     """The ingest flow's work without the Prefect engine (for `bench-audit ingest`: no API to start)."""
     with CatalogLock(db, purpose="ingest"):
         with CatalogWriter(db) as w:
+            interrupt_dead_runs(w)
             run_id = w.start_run("ingest", {"sources": sources, "mirror": mirror})
         status = "failed"
         try:
@@ -369,6 +378,8 @@ def audit_flow(sources: list[str] | None = None, db: str = "bench-audit.duckdb",
         if lock.took_over is not None:
             log.warning("took over a stale lock on %s left by %s", db, lock.took_over or "an unreadable lock file")
         with CatalogWriter(db) as w:
+            if interrupt_dead_runs(w):
+                log.warning("earlier run(s) on %s ended without finishing; marked 'interrupted'", db)
             run_id = w.start_run("audit", {"sources": sources, "thresholds": thresholds, "mirror": mirror,
                                            "task_runner": spec.describe(), "full_refresh": full_refresh})
         status = "failed"
