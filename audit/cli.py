@@ -160,6 +160,8 @@ def _print_summary(summary: dict) -> None:
     if summary.get("units_unchanged"):
         print(f"{summary['sources_unchanged']} sources unchanged, skipped (content hash as last loaded; "
               "--full-refresh reads them again)")
+    if summary.get("staged_reused"):
+        print(f"{summary['staged_reused']} unit(s) staged by an interrupted run reused, not read again")
     if summary.get("sources_removed"):
         print(f"{summary['sources_removed']} source(s) removed: their files are gone from the input")
 

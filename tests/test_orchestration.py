@@ -153,11 +153,16 @@ def test_kill_mid_write_then_rerun_equals_uninterrupted(threaded, inputs, tmp_pa
         proc.wait(30)
     assert proc.returncode == -signal.SIGKILL, "".join(seen[-20:])
     assert [status for _, status in _runs(db)] == ["running"]  # the killed run never finished
+    con = duckdb.connect(str(db), read_only=True)
+    committed = con.sql("SELECT count(*) FROM ingest_units").fetchall()[0][0]
+    con.close()
+    assert 1 <= committed < 7, f"the kill was meant to land while the writer loads: {committed} of 7 units in"
     stale = json.loads(lock_path(db).read_text())
     assert stale["pid"] == proc.pid and stale["host"] == socket.gethostname()
 
     out = _run([*inputs, "--db", str(db), "--report", str(tmp_path / "k.html")], capsys)
-    assert "records read" in out
+    assert f"{committed} sources unchanged, skipped" in out  # what was committed is not read again
+    assert f"{7 - committed} unit(s) staged by an interrupted run reused" in out  # staged shards resume
     assert catalog_contents(db) == catalog_contents(threaded)
     assert [status for _, status in _runs(db)] == ["interrupted", "completed"]
     assert not lock_path(db).exists()
