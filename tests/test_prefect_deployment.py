@@ -35,6 +35,11 @@ def test_nightly_audit_deployment_runs_on_a_real_server_and_worker(shared_data, 
                   "db": str(db), "report": str(report)}
         fr = lp.run("audit/nightly-audit", params, timeout=180)
         logs = lp.logs(fr["id"])
+        # the same audit on a local Dask cluster: its workers report their task runs to this server
+        dask_db = tmp_path / "dask.duckdb"
+        fr_dask = lp.run("audit/audit-dask", {**params, "db": str(dask_db), "report": None}, timeout=180)
+        read_tasks = lp_mod.httpx.post(f"{lp.api}/task_runs/filter", json={
+            "flow_runs": {"parent_flow_run_id": {"any_": [fr_dask["id"]]}}}).json()
         deployments = {d["name"] for d in lp_mod.httpx.post(f"{lp.api}/deployments/filter", json={}).json()}
     assert fr["state"]["type"] == "COMPLETED", (lp.home / "worker.log").read_text()[-3000:]
     assert deployments == {"nightly-audit", "weekly-report", "audit-dask"}
@@ -50,3 +55,12 @@ def test_nightly_audit_deployment_runs_on_a_real_server_and_worker(shared_data, 
     finally:
         con.close()
     assert "id=leaderboards" in report.read_text()
+    assert fr_dask["state"]["type"] == "COMPLETED", (lp.home / "worker.log").read_text()[-3000:]
+    reads = [t for t in read_tasks if t["name"].startswith("read ")]
+    assert len(reads) == 7 and all(t["state"]["type"] == "COMPLETED" for t in reads)
+    con = duckdb.connect(str(dask_db), read_only=True)
+    try:
+        assert con.sql("SELECT count(*) FROM responses").fetchall() == [(4 * 308 + 3 * 100,)]
+        assert "local dask cluster" in con.sql("SELECT params FROM runs").fetchall()[0][0]
+    finally:
+        con.close()
