@@ -214,3 +214,39 @@ def test_lock_from_another_host_is_respected(tmp_path):
     with pytest.raises(CatalogLocked, match=f"delete {lock_path(db)}"):
         CatalogLock(db, wait=0.2, poll=0.05).acquire()
     assert lock_path(db).exists()
+
+
+def test_ingest_command_is_incremental_and_sees_side_files(shared_data, tmp_path, capsys):
+    """`bench-audit ingest` (no Prefect engine) shares the incremental logic; a new file beside the units (gold
+    answers, summaries: what an adapter may read besides its unit) makes every unit be read again."""
+    src = tmp_path / "mmlu"
+    shutil.copytree(shared_data / "mmlu_pro_tiger", src)
+    db = tmp_path / "i.duckdb"
+
+    def ingest(*extra: str) -> str:
+        capsys.readouterr()
+        assert main(["ingest", str(src), "--db", str(db), *extra]) == 0
+        return capsys.readouterr().out
+
+    assert "sources: 4  records read: 1,232" in ingest()
+    assert "4 sources unchanged, skipped" in ingest()
+    (src / "notes").mkdir()
+    (src / "notes" / "README.md").write_text("side file\n")
+    out = ingest()
+    assert "sources: 4" in out and "unchanged" not in out
+    assert "sources: 4" in ingest("--full-refresh")
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.sql("SELECT count(*) FROM responses").fetchall() == [(1232,)]
+    assert con.sql("SELECT command, status FROM runs").fetchall() == [("ingest", "completed")] * 4
+    con.close()
+
+
+def test_waiting_run_gets_the_lock_when_the_holder_finishes(tmp_path):
+    import threading
+
+    db = tmp_path / "w.duckdb"
+    holder = CatalogLock(db, purpose="report").acquire()
+    threading.Timer(0.3, holder.release).start()
+    start = time.monotonic()
+    with CatalogLock(db, wait=30, poll=0.05) as lock:
+        assert lock.took_over is None and time.monotonic() - start >= 0.25
