@@ -23,6 +23,7 @@ EPILOG = textwrap.dedent("""\
     examples:
       bench-audit run --mirror ../shared/data               audit the default sources from a local mirror
       bench-audit run ./my_outputs --db audit.duckdb         audit your own published outputs
+      bench-audit run --mirror ../shared/data --task-runner dask --dask-workers 4   fan out on a local Dask cluster
       bench-audit query "select * from leaderboard where threshold = 0.75" --db audit.duckdb
       bench-audit sources                                    which formats are recognised
     """)

@@ -30,7 +30,7 @@ from catalog.lock import CatalogLock
 from catalog.units import interrupt_dead_runs, known_units, prune_units, record_unit
 from catalog.writer import CatalogWriter
 from flows.runners import RunnerSpec
-from flows.shards import (DONE, Shard, concat_parquet, plan_target, read_shard, shard_meta, staging_dir,
+from flows.shards import (Shard, concat_parquet, plan_target, read_shard, shard_meta, staging_dir,
                           write_shard)
 
 import pyarrow as pa
