@@ -84,7 +84,7 @@ def _lit(path: str | Path) -> str:
 
 # -- tasks called inline, in the flow's process: the single writer ---------------------------------------------
 @task(cache_policy=NONE)
-def load_staged(db: str, shards: list[dict], failures: list[tuple[str, str]], unrecognised: list[str],
+def load_staged(db: str, shards: list[dict], failures: list[tuple[str, str]], unrecognised: list[tuple[str, str]],
                 cleared: list[str], run_id: str, staging: str, planned_targets: list[str] | None = None,
                 planned_units: list[str] | None = None) -> dict:
     """Load every staged shard (one transaction per source, then the unit's record), record what could not be
@@ -111,11 +111,9 @@ def load_staged(db: str, shards: list[dict], failures: list[tuple[str, str]], un
         # Units whose files are gone from a target read in full this time: their sources go too.
         summary["sources_removed"] = len(prune_units(w, planned_targets or [], planned_units or []))
         # A re-run replaces what earlier runs said about the same inputs.
-        w.clear_failures(cleared + unrecognised + [t for t, _ in failures])
-        for target, reason in failures:
+        w.clear_failures(cleared + [p for p, _ in unrecognised] + [t for t, _ in failures])
+        for target, reason in failures + unrecognised:
             w.record_failure(target, reason, run_id)
-        for path in unrecognised:
-            w.record_failure(path, "no adapter recognises this file (see `bench-audit sources`)", run_id)
         reg = bench_registry.known()
         w.refresh_dimensions(pa.table({
             "benchmark": [b.id for b in reg.values()],
@@ -241,7 +239,7 @@ def _ingest(sources: list[str], db: str, mirror: str | None, run_id: str, *, sta
     targets = resolve_sources(sources, mirror)
     failures: list[tuple[str, str]] = []
     shards: list[Shard] = []
-    unrecognised: list[str] = []
+    unrecognised: list[tuple[str, str]] = []
     cleared: list[str] = []
     for t in targets:
         if t.error:

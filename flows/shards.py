@@ -13,7 +13,7 @@ import json
 import os
 import shutil
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from functools import lru_cache
 from pathlib import Path
 
@@ -85,8 +85,9 @@ def _context_sha(root: Path, units: list[Path]) -> str:
     return h.hexdigest()
 
 
-def plan_target(label: str, root: Path, ctx: ReadContext | None) -> tuple[list[Shard], list[str]]:
-    """The ingest units under one target (found by the adapters' sniffers) and the files no adapter claims."""
+def plan_target(label: str, root: Path, ctx: ReadContext | None) -> tuple[list[Shard], list[tuple[str, str]]]:
+    """The ingest units under one target (found by the adapters' sniffers), and the files no adapter claims with
+    the reason (the discovery's own, when it gives one)."""
     root = Path(root)
     ctx = ctx or ReadContext(root=root)
     found = discover(root)
@@ -94,10 +95,26 @@ def plan_target(label: str, root: Path, ctx: ReadContext | None) -> tuple[list[S
     csha = _context_sha(root, units)
     shards = [Shard(ctx.source_id(a.name, u), label, str(u), a.name, ctx, csha, reader_code_version())
               for a, u in found.units]
-    return shards, [str(p) for p in found.unrecognised]
+    why = getattr(found, "reason", None)
+    default = "no adapter recognises this file (see `bench-audit sources`)"
+    return shards, [(str(p), why(p) if why else default) for p in found.unrecognised]
 
 
 # -- staging ----------------------------------------------------------------------------------------------------
+_CORE = {"provenance", "responses", "quarantine", "notes"}
+
+
+def _extras(batch: SourceBatch) -> dict[str, pa.Table | pa.Array]:
+    """Any further Arrow fields a SourceBatch carries (e.g. validation results): staged alongside, so that what
+    the writer loads from a shard is the batch the reader produced."""
+    out = {}
+    for f in fields(batch):
+        v = getattr(batch, f.name)
+        if f.name not in _CORE and isinstance(v, (pa.Table, pa.Array, pa.ChunkedArray)):
+            out[f.name] = v
+    return out
+
+
 def write_shard(dest: Path, batches: list[SourceBatch], meta: dict) -> None:
     """Write a shard's batches as parquet under ``dest``, atomically (a temporary folder renamed at the end)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -107,7 +124,11 @@ def write_shard(dest: Path, batches: list[SourceBatch], meta: dict) -> None:
     for i, b in enumerate(batches):
         pq.write_table(b.responses, tmp / f"{i:05d}.responses.parquet")
         pq.write_table(b.quarantine, tmp / f"{i:05d}.quarantine.parquet")
-        entries.append({"provenance": asdict(b.provenance), "notes": list(b.notes)})
+        extra = {}
+        for name, v in _extras(b).items():
+            pq.write_table(v if isinstance(v, pa.Table) else pa.table({name: v}), tmp / f"{i:05d}.{name}.parquet")
+            extra[name] = "table" if isinstance(v, pa.Table) else "array"
+        entries.append({"provenance": asdict(b.provenance), "notes": list(b.notes), "extra": extra})
     (tmp / DONE).write_text(json.dumps({**meta, "batches": entries}), "utf-8")
     try:
         os.rename(tmp, dest)
@@ -129,9 +150,15 @@ def read_shard(dest: Path) -> list[SourceBatch]:
     if meta is None:
         raise FileNotFoundError(f"{dest}: incomplete staged shard")
     out = []
+    known = {f.name for f in fields(SourceBatch)}
     for i, e in enumerate(meta["batches"]):
+        extra = {}
+        for name, kind in e.get("extra", {}).items():
+            if name in known:
+                t = pq.read_table(dest / f"{i:05d}.{name}.parquet")
+                extra[name] = t if kind == "table" else t.column(0).combine_chunks()
         out.append(SourceBatch(Provenance(**e["provenance"]), pq.read_table(dest / f"{i:05d}.responses.parquet"),
-                               pq.read_table(dest / f"{i:05d}.quarantine.parquet"), notes=e["notes"]))
+                               pq.read_table(dest / f"{i:05d}.quarantine.parquet"), notes=e["notes"], **extra))
     return out
 
 
