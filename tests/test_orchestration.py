@@ -138,7 +138,7 @@ def test_kill_mid_write_then_rerun_equals_uninterrupted(threaded, inputs, tmp_pa
            "PREFECT_HOME": str(tmp_path / "prefect")}
     proc = subprocess.Popen([sys.executable, "-m", "audit.cli", "run", *inputs, "--db", str(db), "--report",
                              str(tmp_path / "k.html")], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
     seen = []
     deadline = time.monotonic() + 150
     try:
@@ -151,6 +151,7 @@ def test_kill_mid_write_then_rerun_equals_uninterrupted(threaded, inputs, tmp_pa
     finally:
         proc.kill()
         proc.wait(30)
+        os.killpg(proc.pid, signal.SIGKILL)  # and its ephemeral Prefect API server, orphaned by the kill -9
     assert proc.returncode == -signal.SIGKILL, "".join(seen[-20:])
     assert [status for _, status in _runs(db)] == ["running"]  # the killed run never finished
     con = duckdb.connect(str(db), read_only=True)
