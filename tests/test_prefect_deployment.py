@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -34,12 +35,18 @@ def test_nightly_audit_deployment_runs_on_a_real_server_and_worker(shared_data, 
         params = {"sources": ["mmlu_pro_tiger", "truthfulqa_multi"], "mirror": str(shared_data),
                   "db": str(db), "report": str(report)}
         fr = lp.run("audit/nightly-audit", params, timeout=180)
-        logs = lp.logs(fr["id"])
+        for _ in range(40):  # flow-run logs reach the server in batches, shortly after the run ends
+            logs = lp.logs(fr["id"])
+            if any("task runner" in m for m in logs):
+                break
+            time.sleep(0.5)
         # the same audit on a local Dask cluster: its workers report their task runs to this server
         dask_db = tmp_path / "dask.duckdb"
         fr_dask = lp.run("audit/audit-dask", {**params, "db": str(dask_db), "report": None}, timeout=180)
         read_tasks = lp_mod.httpx.post(f"{lp.api}/task_runs/filter", json={
             "flow_runs": {"parent_flow_run_id": {"any_": [fr_dask["id"]]}}}).json()
+        weekly = tmp_path / "weekly.html"
+        fr_report = lp.run("report/weekly-report", {"db": str(db), "out": str(weekly)}, timeout=120)
         deployments = {d["name"] for d in lp_mod.httpx.post(f"{lp.api}/deployments/filter", json={}).json()}
     assert fr["state"]["type"] == "COMPLETED", (lp.home / "worker.log").read_text()[-3000:]
     assert deployments == {"nightly-audit", "weekly-report", "audit-dask"}
@@ -55,6 +62,7 @@ def test_nightly_audit_deployment_runs_on_a_real_server_and_worker(shared_data, 
     finally:
         con.close()
     assert "id=leaderboards" in report.read_text()
+    assert fr_report["state"]["type"] == "COMPLETED" and "id=leaderboards" in weekly.read_text()
     assert fr_dask["state"]["type"] == "COMPLETED", (lp.home / "worker.log").read_text()[-3000:]
     reads = [t for t in read_tasks if t["name"].startswith("read ")]
     assert len(reads) == 7 and all(t["state"]["type"] == "COMPLETED" for t in reads)
