@@ -23,6 +23,7 @@ EPILOG = textwrap.dedent("""\
     examples:
       bench-audit run --mirror ../shared/data               audit the default sources from a local mirror
       bench-audit run ./my_outputs --db audit.duckdb         audit your own published outputs
+      bench-audit run --mirror ../shared/data --task-runner dask --dask-workers 4   fan out on a local Dask cluster
       bench-audit query "select * from leaderboard where threshold = 0.75" --db audit.duckdb
       bench-audit sources                                    which formats are recognised
     """)
@@ -64,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--mirror", metavar="DIR",
                      help="read manifest sources from DIR/<name> instead of downloading them (offline, CI); "
                           "DIR may also be an http(s) URL laid out the same way")
+    _orchestration_options(run)
 
     ing = add("ingest", "read published outputs into the catalog (format auto-detected)",
               "bench-audit ingest ../shared/data/truthfulqa_multi --db audit.duckdb")
@@ -71,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="files or folders, http(s) URLs (downloaded into the cache), or manifest source names")
     db(ing)
     ing.add_argument("--mirror", metavar="DIR", help="where manifest sources are mirrored (a folder or an http(s) URL)")
+    ing.add_argument("--full-refresh", action="store_true", help="read every source even if its content is unchanged")
 
     cls = add("classify", "classify each (benchmark, grader) grading scheme from its evidence; prints the census",
               "bench-audit classify --db audit.duckdb --lm-eval-wheel ~/wheels/lm_eval-0.4.13-py3-none-any.whl")
@@ -130,6 +133,22 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _orchestration_options(run: argparse.ArgumentParser) -> None:
+    """Fan-out, incremental and locking options of `run` (docs/orchestration.md)."""
+    g = run.add_argument_group("orchestration (docs/orchestration.md)")
+    g.add_argument("--task-runner", choices=["threads", "dask"], default=None,
+                   help="run the per-source and per-benchmark tasks on threads (default) or Dask "
+                        "(default from $BENCH_AUDIT_TASK_RUNNER)")
+    g.add_argument("--dask-address", metavar="ADDR", help="a running Dask scheduler, e.g. tcp://10.0.0.5:8786 "
+                   "(default: a local cluster)")
+    g.add_argument("--dask-workers", type=int, metavar="N", help="local Dask cluster size (default: 2)")
+    g.add_argument("--full-refresh", action="store_true", help="read every source even if its content is unchanged")
+    g.add_argument("--staging", metavar="DIR", help="where parallel tasks stage parquet shards (default: "
+                   "<db>.staging beside the catalog; must be shared with remote Dask workers)")
+    g.add_argument("--lock-wait", type=float, default=0.0, metavar="SECONDS",
+                   help="wait this long for another run holding the catalog (default: fail at once)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -158,7 +177,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from flows.audit import audit_flow
 
     result = audit_flow(sources=args.sources, db=args.db, report=args.report, thresholds=thresholds,
-                        mirror=args.mirror)
+                        mirror=args.mirror, task_runner=args.task_runner, dask_address=args.dask_address,
+                        dask_workers=args.dask_workers, full_refresh=args.full_refresh, staging=args.staging,
+                        lock_wait=args.lock_wait)
     _print_summary(result)
     print(f"catalog: {result['db']}\nreport:  {result['report']}")
     return 0
@@ -170,12 +191,19 @@ def _print_summary(summary: dict) -> None:
     if summary.get("unrecognised") or summary.get("failed"):
         print(f"not read: {summary.get('unrecognised', 0)} unrecognised file(s), {summary.get('failed', 0)} "
               f"unavailable source(s): see the report's data-quality section or `select * from source_failures`")
+    if summary.get("units_unchanged"):
+        print(f"{summary['sources_unchanged']} sources unchanged, skipped (content hash as last loaded; "
+              "--full-refresh reads them again)")
+    if summary.get("staged_reused"):
+        print(f"{summary['staged_reused']} unit(s) staged by an interrupted run reused, not read again")
+    if summary.get("sources_removed"):
+        print(f"{summary['sources_removed']} source(s) removed: their files are gone from the input")
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from flows.audit import ingest_sources
 
-    _print_summary(ingest_sources(args.sources, args.db, args.mirror))
+    _print_summary(ingest_sources(args.sources, args.db, args.mirror, full_refresh=args.full_refresh))
     return 0
 
 

@@ -1,10 +1,18 @@
-"""Prefect flows: ingest -> classify -> rescore -> report. Orchestration only; the work lives in ``audit``."""
+"""Prefect flows: ingest -> classify -> rescore -> report. Orchestration only; the work lives in ``audit``.
+
+Fan-out (see docs/orchestration.md): each ingest unit (source file or folder, usually one model) is read by its
+own task through ``audit.ingest.read_target`` and staged as parquet; each benchmark is re-scored by its own task
+from a parquet export. Only tasks called inline (in the flow's process) open the catalog, one at a time: DuckDB
+allows one writer process. The runner (threads, or Dask) is a flow parameter. Units whose content fingerprint is
+unchanged are skipped; staged shards left by a crashed run are reused; a lock file keeps two runs apart.
+"""
 
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -16,48 +24,110 @@ from audit.ingest import ReadResult, read_target
 from audit.report.html import write_report
 from audit.analysis import derived_tables
 from audit.scoring import DEFAULT_THRESHOLDS, parse_thresholds
-from audit.sources import ReadContext
+from audit.sources import ReadContext, sha256_of
 from audit.sources.manifest import resolve_sources
+from catalog.lock import CatalogLock
+from catalog.units import interrupt_dead_runs, known_units, prune_units, record_unit
 from catalog.writer import CatalogWriter
+from flows.runners import RunnerSpec
+from flows.shards import (Shard, concat_parquet, plan_target, read_shard, shard_meta, staging_dir,
+                          write_shard)
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 
+# -- tasks that run anywhere (threads or Dask workers): no catalog access --------------------------------------
 @task(retries=2, retry_delay_seconds=[1, 5], cache_policy=NONE, task_run_name="read {target}")
 def read_source(target: str, ctx: ReadContext | None = None) -> ReadResult:
     return read_target(target, ctx)
 
 
+@task(retries=1, retry_delay_seconds=1, cache_policy=NONE, task_run_name="read {shard.key}")
+def stage_shard(shard: Shard, staging: str, known: str | None = None) -> dict:
+    """Read one ingest unit and stage its batches as parquet. Skips the read when the unit's fingerprint equals
+    ``known`` (what the catalog last loaded) or when a crashed run already staged it."""
+    unit_sha = sha256_of(Path(shard.path))
+    fp = shard.fingerprint(unit_sha)
+    out = {"key": shard.key, "target": shard.target, "path": shard.path, "adapter": shard.adapter,
+           "sha256": unit_sha, "fingerprint": fp}
+    if known == fp:
+        return {**out, "status": "unchanged"}
+    dest = Path(staging) / "ingest" / fp
+    if shard_meta(dest) is not None:
+        return {**out, "status": "staged", "dir": str(dest), "reused": True}
+    result = read_target(shard.path, shard.ctx)
+    write_shard(dest, result.batches, {"key": shard.key, "unrecognised": result.unrecognised})
+    return {**out, "status": "staged", "dir": str(dest), "reused": False}
+
+
+@task(cache_policy=NONE, task_run_name="score {name}")
+def score_partition(name: str, responses: str, context: str, thresholds: Sequence[float], out: str) -> dict:
+    """Every derived table for one benchmark, computed on a private in-memory catalog holding that benchmark's
+    responses and a copy of the other tables; written as parquet for the writer."""
+    with CatalogWriter(":memory:") as w:
+        for f in sorted(Path(context).glob("*.parquet")):
+            w.con.execute(f"INSERT INTO \"{f.stem}\" BY NAME SELECT * FROM read_parquet({_lit(f)})")
+        w.con.execute(f"INSERT INTO responses BY NAME SELECT * FROM read_parquet({_lit(responses)})")
+        tables = derived_tables(w.con, thresholds)
+    Path(out).mkdir(parents=True, exist_ok=True)
+    for table, data in tables.items():
+        pq.write_table(data, Path(out) / f"{table}.parquet")
+    return {"name": name, "out": out, "tables": {t: d.num_rows for t, d in tables.items()}}
+
+
+def _lit(path: str | Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+# -- tasks called inline, in the flow's process: the single writer ---------------------------------------------
 @task(cache_policy=NONE)
-def load_results(db: str, results: list[ReadResult], failures: list[tuple[str, str]], run_id: str) -> dict:
+def load_staged(db: str, shards: list[dict], failures: list[tuple[str, str]], unrecognised: list[tuple[str, str]],
+                cleared: list[str], run_id: str, staging: str, planned_targets: list[str] | None = None,
+                planned_units: list[str] | None = None) -> dict:
+    """Load every staged shard (one transaction per source, then the unit's record), record what could not be
+    read, and refresh the dimension tables."""
+    loaded = [s for s in sorted(shards, key=lambda s: s["key"]) if s["status"] == "staged"]
+    summary = {"sources": 0, "read": 0, "accepted": 0, "quarantined": 0, "unrecognised": len(unrecognised),
+               "failed": len(failures), "units_read": len(loaded),
+               "units_unchanged": sum(s["status"] == "unchanged" for s in shards),
+               "sources_unchanged": sum(s.get("n_sources", 0) for s in shards if s["status"] == "unchanged"),
+               "staged_reused": sum(bool(s.get("reused")) for s in loaded)}
     with CatalogWriter(db) as w:
-        for res in results:
-            for batch in res.batches:
-                w.load(batch, run_id)
+        for i, s in enumerate(loaded, 1):
+            batches = read_shard(Path(s["dir"]))
+            for b in batches:
+                w.load(b, run_id)
+                summary["sources"] += 1
+                summary["read"] += b.provenance.n_read
+                summary["accepted"] += b.responses.num_rows
+                summary["quarantined"] += b.quarantine.num_rows
+            record_unit(w, unit_key=s["key"], target=s["target"], path=s["path"], adapter=s["adapter"],
+                        sha256=s["sha256"], fingerprint=s["fingerprint"],
+                        source_ids=[b.provenance.source_id for b in batches], run_id=run_id)
+            print(f"loaded unit {i}/{len(loaded)}: {s['key']}", flush=True)
+        # Units whose files are gone from a target read in full this time: their sources go too.
+        summary["sources_removed"] = len(prune_units(w, planned_targets or [], planned_units or []))
         # A re-run replaces what earlier runs said about the same inputs.
-        w.clear_failures([r.target for r in results] + [p for r in results for p in r.unrecognised]
-                         + [t for t, _ in failures])
-        for target, reason in failures:
+        w.clear_failures(cleared + [p for p, _ in unrecognised] + [t for t, _ in failures])
+        for target, reason in failures + unrecognised:
             w.record_failure(target, reason, run_id)
-        for res in results:
-            for path in res.unrecognised:
-                w.record_failure(path, "no adapter recognises this file (see `bench-audit sources`)", run_id)
         reg = bench_registry.known()
         w.refresh_dimensions(pa.table({
             "benchmark": [b.id for b in reg.values()],
             "name": [b.name for b in reg.values()],
             "n_choices": pa.array([b.n_choices for b in reg.values()], pa.int32()),
         }))
-    return {
-        "sources": sum(len(r.batches) for r in results),
-        "read": sum(r.n_read for r in results),
-        "accepted": sum(b.responses.num_rows for r in results for b in r.batches),
-        "quarantined": sum(b.quarantine.num_rows for r in results for b in r.batches),
-        "unrecognised": sum(len(r.unrecognised) for r in results),
-        "failed": len(failures),
-    }
+    # Staged shards are loaded: drop them, and anything half-written by a crashed attempt.
+    root = Path(staging) / "ingest"
+    keep = {Path(s["dir"]).name for s in shards if s["status"] == "staged"}
+    for d in root.glob("*") if root.is_dir() else []:
+        if d.name in keep or ".tmp-" in d.name or shard_meta(d) is None:
+            shutil.rmtree(d, ignore_errors=True)
+    _rmdir_empty(root)
+    return summary
 
 
 @task(cache_policy=NONE)
@@ -71,7 +141,7 @@ def classify(db: str) -> int:
 
 @task(cache_policy=NONE)
 def rescore(db: str, thresholds: Sequence[float]) -> pa.Table:
-    """Recompute every derived table (scores first); returns the scores."""
+    """Recompute every derived table (scores first) in one go; returns the scores."""
     with CatalogWriter(db) as w:
         tables = derived_tables(w.con, thresholds)
         for name, table in tables.items():
@@ -80,14 +150,201 @@ def rescore(db: str, thresholds: Sequence[float]) -> pa.Table:
 
 
 @task(cache_policy=NONE)
+def export_partitions(db: str, dest: str, by_benchmark: bool = True) -> list[tuple[str, str]]:
+    """Parquet export for the re-score fan-out: each benchmark's responses, and every other table whole.
+    Derived tables are computed per (benchmark, grader), so a benchmark is a safe unit of work."""
+    root = Path(dest)
+    shutil.rmtree(root, ignore_errors=True)
+    (root / "context").mkdir(parents=True)
+    (root / "responses").mkdir()
+    with CatalogWriter(db) as w:
+        con = w.con
+        tables = [t for (t,) in con.sql("SELECT table_name FROM duckdb_tables() WHERE database_name = "
+                                        "current_database() AND schema_name = 'main' ORDER BY 1").fetchall()]
+        for t in tables:
+            if t not in ("responses", "schema_migrations"):
+                con.execute(f"COPY (SELECT * FROM \"{t}\") TO {_lit(root / 'context' / (t + '.parquet'))} "
+                            "(FORMAT parquet)")
+        names = [b for (b,) in con.sql("SELECT DISTINCT benchmark FROM responses ORDER BY 1").fetchall()]
+        parts = []
+        if not by_benchmark or not names:
+            parts.append(("all", "TRUE"))
+        else:
+            parts += [(b, "benchmark = " + _lit(b)) for b in names]
+        out = []
+        for i, (name, where) in enumerate(parts):
+            path = root / "responses" / f"{i:05d}.parquet"
+            con.execute(f"COPY (SELECT * FROM responses WHERE {where}) TO {_lit(path)} (FORMAT parquet)")
+            out.append((name, str(path)))
+    return out
+
+
+@task(cache_policy=NONE)
+def store_derived(db: str, parts: list[dict]) -> pa.Table:
+    """Replace each derived table with the union of its per-benchmark parts; returns the scores."""
+    names = list(dict.fromkeys(t for p in parts for t in p["tables"]))
+    with CatalogWriter(db) as w:
+        for name in names:
+            w.replace_table(name, concat_parquet([Path(p["out"]) / f"{name}.parquet" for p in parts]))
+        return w.con.sql("SELECT * FROM scores ORDER BY benchmark, grader, threshold, rank, model").to_arrow_table()
+
+
+@task(cache_policy=NONE)
 def render_report(db: str, out: str) -> str:
     with CatalogWriter(db) as w:
         return str(write_report(w.con, out))
 
 
+def _rmdir_empty(path: Path) -> None:
+    try:
+        path.rmdir()
+    except OSError:
+        pass
+
+
+# -- the pipeline, shared by the flows and the engine-free `bench-audit ingest` --------------------------------
+class _Now:
+    """A finished 'future' for running a task's function inline (no Prefect engine)."""
+
+    def __init__(self, fn: Callable, kw: dict) -> None:
+        try:
+            self.value, self.error = fn(**kw), None
+        except Exception as e:  # surfaced by result(), like a Prefect future
+            self.value, self.error = None, e
+
+    def result(self) -> Any:
+        if self.error:
+            raise self.error
+        return self.value
+
+
+def _submit_prefect(t, **kw):
+    return t.submit(**kw)
+
+
+def _submit_inline(t, **kw):
+    return _Now(t.fn, kw)
+
+
+def _call_inline(t, **kw):
+    return t.fn(**kw)
+
+
+def _call_prefect(t, **kw):
+    return t(**kw)
+
+
+def _ingest(sources: list[str], db: str, mirror: str | None, run_id: str, *, staging: Path, full_refresh: bool,
+            submit, call, log) -> dict:
+    targets = resolve_sources(sources, mirror)
+    failures: list[tuple[str, str]] = []
+    shards: list[Shard] = []
+    unrecognised: list[tuple[str, str]] = []
+    cleared: list[str] = []
+    for t in targets:
+        if t.error:
+            log.warning("source %s unavailable: %s", t.label, t.error)
+            failures.append((t.label, t.error))
+            continue
+        try:
+            found, unrec = plan_target(t.label, Path(t.path), t.context)
+        except Exception as e:  # an unreadable source is reported, never fatal to the others
+            log.warning("could not read %s: %s", t.label, e)
+            failures.append((t.label, f"{type(e).__name__}: {e}"))
+            continue
+        shards += found
+        unrecognised += unrec
+        cleared += [t.label, t.path]
+    with CatalogWriter(db) as w:
+        known = {} if full_refresh else known_units(w)
+    futures = [submit(stage_shard, shard=s, staging=str(staging), known=known.get(s.key, (None, 0))[0])
+               for s in shards]
+    staged = []
+    for s, f in tqdm(list(zip(shards, futures)), desc="reading sources", unit="unit", disable=None):
+        try:
+            r = f.result()
+        except Exception as e:
+            log.warning("could not read %s: %s", s.path, e)
+            failures.append((s.path, f"{type(e).__name__}: {e}"))
+            continue
+        if r["status"] == "unchanged":
+            r["n_sources"] = known[s.key][1]
+        staged.append(r)
+        cleared.append(s.path)
+    # A target whose every unit was planned and reached the loader is complete: units missing from it are gone.
+    failed_paths = {p for p, _ in failures}
+    complete = [t.label for t in targets if not t.error and t.label not in failed_paths
+                and not any(s.target == t.label and s.path in failed_paths for s in shards)]
+    summary = call(load_staged, db=db, shards=staged, failures=failures, unrecognised=unrecognised,
+                   cleared=cleared, run_id=run_id, staging=str(staging), planned_targets=complete,
+                   planned_units=[s.key for s in shards])
+    if summary["units_unchanged"]:
+        log.info("%d sources unchanged, skipped", summary["sources_unchanged"])
+    return summary
+
+
+def _rescore(db: str, thresholds: Sequence[float], staging: Path, run_id: str, by_benchmark: bool,
+             submit, call) -> pa.Table:
+    dest = staging / f"rescore-{run_id}"
+    for old in staging.glob("rescore-*"):  # left by a crashed run (we hold the lock: nobody else uses them)
+        shutil.rmtree(old, ignore_errors=True)
+    parts = call(export_partitions, db=db, dest=str(dest), by_benchmark=by_benchmark)
+    futures = [submit(score_partition, name=name, responses=path, context=str(dest / "context"),
+                      thresholds=list(thresholds), out=str(dest / "out" / f"{i:05d}"))
+               for i, (name, path) in enumerate(parts)]
+    done = [f.result() for f in futures]
+    scores = call(store_derived, db=db, parts=done)
+    shutil.rmtree(dest, ignore_errors=True)
+    _rmdir_empty(staging)
+    return scores
+
+
+@flow(name="ingest", log_prints=True)
+def ingest_flow(sources: list[str], db: str, mirror: str | None = None, run_id: str = "adhoc",
+                staging: str | None = None, full_refresh: bool = False) -> dict:
+    return _ingest(sources, db, mirror, run_id, staging=staging_dir(db, staging), full_refresh=full_refresh,
+                   submit=_submit_prefect, call=_call_prefect, log=get_run_logger())
+
+
+def ingest_sources(sources: list[str], db: str, mirror: str | None = None, *, full_refresh: bool = False,
+                   staging: str | None = None) -> dict:
+    """The ingest flow's work without the Prefect engine (for `bench-audit ingest`: no API to start)."""
+    with CatalogLock(db, purpose="ingest"):
+        with CatalogWriter(db) as w:
+            interrupt_dead_runs(w)
+            run_id = w.start_run("ingest", {"sources": sources, "mirror": mirror})
+        status = "failed"
+        try:
+            out = _ingest(sources, db, mirror, run_id, staging=staging_dir(db, staging), full_refresh=full_refresh,
+                          submit=_submit_inline, call=_call_inline, log=logging.getLogger("bench-audit"))
+            _rmdir_empty(staging_dir(db, staging))
+            status = "completed"
+            return out
+        finally:
+            with CatalogWriter(db) as w:
+                w.finish_run(run_id, status)
+
+
+@flow(name="audit-pipeline", log_prints=True)
+def pipeline_flow(sources: list[str], db: str, mirror: str | None, run_id: str, thresholds: list[float],
+                  report: str | None, staging: str, full_refresh: bool = False,
+                  partition_rescore: bool = True) -> dict:
+    """ingest (fan-out per unit) -> classify -> re-score (fan-out per benchmark) -> report, on this flow's
+    task runner."""
+    log = get_run_logger()
+    summary = _ingest(sources, db, mirror, run_id, staging=Path(staging), full_refresh=full_refresh,
+                      submit=_submit_prefect, call=_call_prefect, log=log)
+    summary["grading_units"] = classify(db)
+    scores = _rescore(db, thresholds, Path(staging), run_id, partition_rescore, _submit_prefect, _call_prefect)
+    summary["score_rows"] = scores.num_rows
+    out = render_report(db, report) if report else None
+    _publish(summary, scores, out)
+    return {**summary, "report": out}
+
+
 def _publish(summary: dict, scores: pa.Table, report: str | None) -> None:
     lines = ["# bench-audit run", "", "| what | count |", "|---|---|"]
-    lines += [f"| {k} | {v:,} |" for k, v in summary.items()]
+    lines += [f"| {k} | {v:,} |" for k, v in summary.items() if isinstance(v, int)]
     if report:
         lines += ["", f"HTML report: `{report}`"]
     create_markdown_artifact("\n".join(lines), key="bench-audit-summary", description="bench-audit run summary")
@@ -97,60 +354,49 @@ def _publish(summary: dict, scores: pa.Table, report: str | None) -> None:
         create_table_artifact(rows, key="bench-audit-leaders", description="Leader per benchmark and threshold")
 
 
-def _ingest(sources: list[str], db: str, mirror: str | None, run_id: str, read, load, log) -> dict:
-    targets = resolve_sources(sources, mirror)
-    results, failures = [], []
-    for t in tqdm(targets, desc="reading sources", unit="source", disable=None):
-        if t.error:
-            log.warning("source %s unavailable: %s", t.label, t.error)
-            failures.append((t.label, t.error))
-            continue
-        try:
-            results.append(read(t.path, t.context))
-        except Exception as e:  # an unreadable source is reported, never fatal to the others
-            log.warning("could not read %s: %s", t.label, e)
-            failures.append((t.label, f"{type(e).__name__}: {e}"))
-    return load(db, results, failures, run_id)
-
-
-@flow(name="ingest", log_prints=True)
-def ingest_flow(sources: list[str], db: str, mirror: str | None = None, run_id: str = "adhoc") -> dict:
-    return _ingest(sources, db, mirror, run_id, read_source, load_results, get_run_logger())
-
-
-def ingest_sources(sources: list[str], db: str, mirror: str | None = None) -> dict:
-    """The ingest flow's work without the Prefect engine (for `bench-audit ingest`: no API to start)."""
-    with CatalogWriter(db) as w:
-        run_id = w.start_run("ingest", {"sources": sources, "mirror": mirror})
-    status = "failed"
-    try:
-        out = _ingest(sources, db, mirror, run_id, read_source.fn, load_results.fn, logging.getLogger("bench-audit"))
-        status = "completed"
-        return out
-    finally:
-        with CatalogWriter(db) as w:
-            w.finish_run(run_id, status)
-
-
 @flow(name="audit", log_prints=True)
 def audit_flow(sources: list[str] | None = None, db: str = "bench-audit.duckdb",
                report: str | None = "bench-audit-report.html",
-               thresholds: list[float] = list(DEFAULT_THRESHOLDS), mirror: str | None = None) -> dict:
+               thresholds: list[float] = list(DEFAULT_THRESHOLDS), mirror: str | None = None,
+               task_runner: str | None = None, dask_address: str | None = None, dask_workers: int | None = None,
+               max_workers: int | None = None, full_refresh: bool = False, staging: str | None = None,
+               partition_rescore: bool = True, lock_wait: float = 0.0) -> dict:
     """The whole audit: ingest the sources (the manifest's defaults when none are given), classify every
-    grader, re-score at each confidence target, and write the report."""
+    grader, re-score at each confidence target, and write the report.
+
+    task_runner: "threads" (default) or "dask" (a local cluster of ``dask_workers`` processes, or the cluster at
+    ``dask_address``); unset = $BENCH_AUDIT_TASK_RUNNER. full_refresh: read every source even if unchanged.
+    staging: where shards are staged (default: beside the catalog; must be shared with remote Dask workers).
+    lock_wait: seconds to wait for another run that holds the catalog."""
     thresholds = parse_thresholds(thresholds)
-    with CatalogWriter(db) as w:
-        run_id = w.start_run("audit", {"sources": sources, "thresholds": thresholds, "mirror": mirror})
-    status = "failed"
-    try:
-        summary = ingest_flow(sources or [], db, mirror, run_id)
-        summary["grading_units"] = classify(db)
-        scores = rescore(db, thresholds)
-        summary["score_rows"] = scores.num_rows
-        out = render_report(db, report) if report else None
-        _publish(summary, scores, out)
-        status = "completed"
-        return {**summary, "run_id": run_id, "report": out, "db": str(Path(db))}
-    finally:
+    spec = RunnerSpec.resolve(task_runner, dask_address, dask_workers, max_workers)
+    log = get_run_logger()
+    stage = staging_dir(db, staging)
+    with CatalogLock(db, purpose="audit", wait=lock_wait) as lock:
+        if lock.took_over is not None:
+            log.warning("took over a stale lock on %s left by %s", db, lock.took_over or "an unreadable lock file")
         with CatalogWriter(db) as w:
-            w.finish_run(run_id, status)
+            if interrupt_dead_runs(w):
+                log.warning("earlier run(s) on %s ended without finishing; marked 'interrupted'", db)
+            run_id = w.start_run("audit", {"sources": sources, "thresholds": thresholds, "mirror": mirror,
+                                           "task_runner": spec.describe(), "full_refresh": full_refresh})
+        status = "failed"
+        try:
+            log.info("run %s: task runner %s", run_id, spec.describe())
+            with spec.api_for_workers():
+                summary = pipeline_flow.with_options(task_runner=spec.build())(
+                    sources or [], db, mirror, run_id, thresholds, report, str(stage), full_refresh,
+                    partition_rescore)
+            status = "completed"
+            return {**summary, "run_id": run_id, "db": str(Path(db)), "task_runner": spec.describe()}
+        finally:
+            with CatalogWriter(db) as w:
+                w.finish_run(run_id, status)
+
+
+@flow(name="report", log_prints=True)
+def report_flow(db: str = "bench-audit.duckdb", out: str = "bench-audit-report.html",
+                lock_wait: float = 600.0) -> str:
+    """Re-render the HTML report from the catalog (waits up to ``lock_wait`` s for a running audit)."""
+    with CatalogLock(db, purpose="report", wait=lock_wait):
+        return render_report(db, out)
