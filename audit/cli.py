@@ -147,6 +147,13 @@ def _orchestration_options(run: argparse.ArgumentParser) -> None:
                    "<db>.staging beside the catalog; must be shared with remote Dask workers)")
     g.add_argument("--lock-wait", type=float, default=0.0, metavar="SECONDS",
                    help="wait this long for another run holding the catalog (default: fail at once)")
+    c = run.add_argument_group("grading evidence (docs/grading.md)")
+    c.add_argument("--harness-catalogs", action=argparse.BooleanOptionalAction, default=None,
+                   help="read the lm-eval and HELM task catalogs from their wheels (pip download, cached) "
+                        "(default: on, unless $BENCH_AUDIT_HARNESS_CATALOGS=0)")
+    c.add_argument("--probes", action=argparse.BooleanOptionalAction, default=None,
+                   help="run the offline lm-eval graders on correct / abstaining / wrong answers "
+                        "(default: on, unless $BENCH_AUDIT_PROBES=0)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -179,7 +186,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     result = audit_flow(sources=args.sources, db=args.db, report=args.report, thresholds=thresholds,
                         mirror=args.mirror, task_runner=args.task_runner, dask_address=args.dask_address,
                         dask_workers=args.dask_workers, full_refresh=args.full_refresh, staging=args.staging,
-                        lock_wait=args.lock_wait)
+                        lock_wait=args.lock_wait, harness_catalogs=args.harness_catalogs, probes=args.probes)
     _print_summary(result)
     print(f"catalog: {result['db']}\nreport:  {result['report']}")
     return 0

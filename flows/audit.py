@@ -10,6 +10,7 @@ unchanged are skipped; staged shards left by a crashed run are reused; a lock fi
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -17,18 +18,20 @@ from typing import Any, Callable, Sequence
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
+from prefect.exceptions import MissingContextError
 
 from audit import benchmarks as bench_registry
-from audit.grading.classify import classify_catalog
+from audit.grading.classify import load_harness_catalogs, store_classification
 from audit.ingest import ReadResult, read_target
 from audit.report.html import write_report
+from audit.report.markdown import publish_report_artifacts
 from audit.analysis import derived_tables
 from audit.scoring import DEFAULT_THRESHOLDS, parse_thresholds
 from audit.sources import ReadContext, sha256_of
 from audit.sources.manifest import resolve_sources
 from catalog.lock import CatalogLock
 from catalog.units import interrupt_dead_runs, known_units, prune_units, record_unit
-from catalog.writer import CatalogWriter
+from catalog.writer import CatalogWriter, connect_reader
 from flows.runners import RunnerSpec
 from flows.shards import (Shard, concat_parquet, plan_target, read_shard, shard_meta, staging_dir,
                           write_shard)
@@ -130,13 +133,33 @@ def load_staged(db: str, shards: list[dict], failures: list[tuple[str, str]], un
     return summary
 
 
-@task(cache_policy=NONE)
-def classify(db: str) -> int:
-    with CatalogWriter(db) as w:
-        schemes, evidence = classify_catalog(w.con)
-        w.replace_table("grading_evidence", evidence)
-        w.replace_table("grading_schemes", schemes)
-    return schemes.num_rows
+def _flag(value: bool | None, env: str) -> bool:
+    """An explicit parameter wins; else the environment (``0``/``false``/``no`` switch it off); default on."""
+    if value is not None:
+        return value
+    return os.environ.get(env, "1").strip().lower() not in {"0", "false", "no", "off"}
+
+
+@task(retries=1, retry_delay_seconds=5, cache_policy=NONE)
+def classify(db: str, harness_catalogs: bool | None = None, probes: bool | None = None) -> int:
+    """Classify every (benchmark, grader): curated + empirical evidence, plus the lm-eval / HELM catalogs and the
+    grader probes (unless switched off: parameter, or $BENCH_AUDIT_HARNESS_CATALOGS / $BENCH_AUDIT_PROBES = 0).
+    A harness wheel that cannot be had is a warning, not a failure."""
+    catalogs = None
+    if _flag(harness_catalogs, "BENCH_AUDIT_HARNESS_CATALOGS"):
+        catalogs = load_harness_catalogs(probes=_flag(probes, "BENCH_AUDIT_PROBES"))
+        for note in catalogs.notes:
+            _logger().warning(note)
+    with CatalogWriter(db) as w:  # the catalogs are read before the writer opens: a download holds no lock
+        tables = store_classification(w, catalogs)
+    return tables["grading_schemes"].num_rows
+
+
+def _logger():
+    try:
+        return get_run_logger()
+    except MissingContextError:  # called as plain `.fn` (bench-audit classify/ingest): no Prefect run
+        return logging.getLogger("bench-audit")
 
 
 @task(cache_policy=NONE)
@@ -328,21 +351,22 @@ def ingest_sources(sources: list[str], db: str, mirror: str | None = None, *, fu
 @flow(name="audit-pipeline", log_prints=True)
 def pipeline_flow(sources: list[str], db: str, mirror: str | None, run_id: str, thresholds: list[float],
                   report: str | None, staging: str, full_refresh: bool = False,
-                  partition_rescore: bool = True) -> dict:
+                  partition_rescore: bool = True, harness_catalogs: bool | None = None,
+                  probes: bool | None = None) -> dict:
     """ingest (fan-out per unit) -> classify -> re-score (fan-out per benchmark) -> report, on this flow's
     task runner."""
     log = get_run_logger()
     summary = _ingest(sources, db, mirror, run_id, staging=Path(staging), full_refresh=full_refresh,
                       submit=_submit_prefect, call=_call_prefect, log=log)
-    summary["grading_units"] = classify(db)
+    summary["grading_units"] = classify(db, harness_catalogs, probes)
     scores = _rescore(db, thresholds, Path(staging), run_id, partition_rescore, _submit_prefect, _call_prefect)
     summary["score_rows"] = scores.num_rows
     out = render_report(db, report) if report else None
-    _publish(summary, scores, out)
+    _publish(summary, scores, out, db)
     return {**summary, "report": out}
 
 
-def _publish(summary: dict, scores: pa.Table, report: str | None) -> None:
+def _publish(summary: dict, scores: pa.Table, report: str | None, db: str) -> None:
     lines = ["# bench-audit run", "", "| what | count |", "|---|---|"]
     lines += [f"| {k} | {v:,} |" for k, v in summary.items() if isinstance(v, int)]
     if report:
@@ -352,6 +376,11 @@ def _publish(summary: dict, scores: pa.Table, report: str | None) -> None:
     rows = top.select(["benchmark", "grader", "threshold", "model", "score"]).to_pylist()
     if rows:
         create_table_artifact(rows, key="bench-audit-leaders", description="Leader per benchmark and threshold")
+    con = connect_reader(db)  # the report itself, as Markdown and tables, on the flow run's Artifacts tab
+    try:
+        publish_report_artifacts(con, report_path=report)
+    finally:
+        con.close()
 
 
 @flow(name="audit", log_prints=True)
@@ -360,14 +389,17 @@ def audit_flow(sources: list[str] | None = None, db: str = "bench-audit.duckdb",
                thresholds: list[float] = list(DEFAULT_THRESHOLDS), mirror: str | None = None,
                task_runner: str | None = None, dask_address: str | None = None, dask_workers: int | None = None,
                max_workers: int | None = None, full_refresh: bool = False, staging: str | None = None,
-               partition_rescore: bool = True, lock_wait: float = 0.0) -> dict:
+               partition_rescore: bool = True, lock_wait: float = 0.0, harness_catalogs: bool | None = None,
+               probes: bool | None = None) -> dict:
     """The whole audit: ingest the sources (the manifest's defaults when none are given), classify every
     grader, re-score at each confidence target, and write the report.
 
     task_runner: "threads" (default) or "dask" (a local cluster of ``dask_workers`` processes, or the cluster at
     ``dask_address``); unset = $BENCH_AUDIT_TASK_RUNNER. full_refresh: read every source even if unchanged.
     staging: where shards are staged (default: beside the catalog; must be shared with remote Dask workers).
-    lock_wait: seconds to wait for another run that holds the catalog."""
+    lock_wait: seconds to wait for another run that holds the catalog. harness_catalogs / probes: read the
+    lm-eval and HELM task catalogs and probe the graders while classifying (unset = on, unless
+    $BENCH_AUDIT_HARNESS_CATALOGS / $BENCH_AUDIT_PROBES say 0)."""
     thresholds = parse_thresholds(thresholds)
     spec = RunnerSpec.resolve(task_runner, dask_address, dask_workers, max_workers)
     log = get_run_logger()
@@ -386,7 +418,7 @@ def audit_flow(sources: list[str] | None = None, db: str = "bench-audit.duckdb",
             with spec.api_for_workers():
                 summary = pipeline_flow.with_options(task_runner=spec.build())(
                     sources or [], db, mirror, run_id, thresholds, report, str(stage), full_refresh,
-                    partition_rescore)
+                    partition_rescore, harness_catalogs, probes)
             status = "completed"
             return {**summary, "run_id": run_id, "db": str(Path(db)), "task_runner": spec.describe()}
         finally:

@@ -17,6 +17,10 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 os.environ.setdefault("HF_HOME", str(_HOME / "hf"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+# Flow tests classify from curated + empirical evidence only; the harness catalogs and probes have their own tests
+# (test_grading_catalogs.py) and one end-to-end run switches them on (test_run_end_to_end.py).
+os.environ.setdefault("BENCH_AUDIT_HARNESS_CATALOGS", "0")
+os.environ.setdefault("BENCH_AUDIT_PROBES", "0")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("BENCH_AUDIT_SHARED_DATA", REPO.parent / "shared" / "data"))

@@ -156,5 +156,5 @@ def test_real_outputs_without_confidences_give_no_calibration_rows(shared_data, 
     with CatalogWriter(db) as w:
         for b in res.batches:
             w.load(b)
-        assert w.con.sql("SELECT count(*) FROM responses").fetchall() == [(300,)]
+        assert w.con.sql("SELECT count(*) FROM responses").fetchall() == [(600,)]  # lm-eval samples + human labels
         assert calibration_table(w.con).num_rows == 0 and threshold_sweep_table(w.con).num_rows == 0

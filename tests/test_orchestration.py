@@ -3,6 +3,7 @@ crash (kill -9) and resume, and the catalog lock. Runs go through `bench-audit r
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -75,8 +76,8 @@ def threaded(inputs, tmp_path_factory):
 
 def test_threaded_run_fills_the_catalog(threaded):
     got = catalog_contents(threaded)
-    assert len(got["responses"]) == 4 * 308 + 3 * 100
-    assert len(got["ingest_units"]) == 7  # one unit per (source, model) file
+    assert len(got["responses"]) == 4 * 308 + 3 * 100 + 300  # + the TruthfulQA human labels
+    assert len(got["ingest_units"]) == 8  # one unit per (source, model) file, and the human-label CSV
     assert {r[0] for r in got["scores"]} == {"mmlu_pro", "truthfulqa_gen"}
     assert not (threaded.parent / "a.duckdb.staging").exists()  # staged shards are cleaned up once loaded
     assert not lock_path(threaded).exists()
@@ -86,7 +87,7 @@ def test_second_run_ingests_nothing_and_says_so(threaded, inputs, capsys):
     before = catalog_contents(threaded)
     out = _run([*inputs, "--db", str(threaded), "--report", str(threaded.parent / "b.html")], capsys)
     assert "sources: 0  records read: 0" in out
-    assert "7 sources unchanged, skipped" in out
+    assert "8 sources unchanged, skipped" in out
     assert catalog_contents(threaded) == before
     # the unchanged sources still carry the run that loaded them
     con = duckdb.connect(str(threaded), read_only=True)
@@ -99,7 +100,7 @@ def test_dask_cluster_gives_the_same_catalog(threaded, inputs, tmp_path, capsys)
     db = tmp_path / "dask.duckdb"
     out = _run([*inputs, "--db", str(db), "--report", str(tmp_path / "d.html"), "--task-runner", "dask",
                 "--dask-workers", "2"], capsys)
-    assert "sources: 7" in out
+    assert "sources: 8" in out
     con = duckdb.connect(str(db), read_only=True)
     params = json.loads(con.sql("SELECT params FROM runs").fetchall()[0][0])
     con.close()
@@ -144,26 +145,27 @@ def test_kill_mid_write_then_rerun_equals_uninterrupted(threaded, inputs, tmp_pa
     try:
         for line in proc.stdout:
             seen.append(line)
-            if "loaded unit 1/7" in line:  # the writer has committed one unit and is loading the others
+            if "loaded unit 1/8" in line:  # the writer has committed one unit and is loading the others
                 os.kill(proc.pid, signal.SIGKILL)
                 break
             assert time.monotonic() < deadline, "".join(seen[-20:])
     finally:
         proc.kill()
         proc.wait(30)
-        os.killpg(proc.pid, signal.SIGKILL)  # and its ephemeral Prefect API server, orphaned by the kill -9
+        with contextlib.suppress(ProcessLookupError):  # and its ephemeral Prefect API server, orphaned by kill -9
+            os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == -signal.SIGKILL, "".join(seen[-20:])
     assert [status for _, status in _runs(db)] == ["running"]  # the killed run never finished
     con = duckdb.connect(str(db), read_only=True)
     committed = con.sql("SELECT count(*) FROM ingest_units").fetchall()[0][0]
     con.close()
-    assert 1 <= committed < 7, f"the kill was meant to land while the writer loads: {committed} of 7 units in"
+    assert 1 <= committed < 8, f"the kill was meant to land while the writer loads: {committed} of 8 units in"
     stale = json.loads(lock_path(db).read_text())
     assert stale["pid"] == proc.pid and stale["host"] == socket.gethostname()
 
     out = _run([*inputs, "--db", str(db), "--report", str(tmp_path / "k.html")], capsys)
     assert f"{committed} sources unchanged, skipped" in out  # what was committed is not read again
-    assert f"{7 - committed} unit(s) staged by an interrupted run reused" in out  # staged shards resume
+    assert f"{8 - committed} unit(s) staged by an interrupted run reused" in out  # staged shards resume
     assert catalog_contents(db) == catalog_contents(threaded)
     assert [status for _, status in _runs(db)] == ["interrupted", "completed"]
     assert not lock_path(db).exists()

@@ -54,9 +54,9 @@ def test_nightly_audit_deployment_runs_on_a_real_server_and_worker(shared_data, 
     assert any("task runner threads" in m for m in logs)
     con = duckdb.connect(str(db), read_only=True)
     try:
-        assert con.sql("SELECT count(*) FROM responses").fetchall() == [(4 * 308 + 3 * 100,)]
+        assert con.sql("SELECT count(*) FROM responses").fetchall() == [(4 * 308 + 3 * 100 + 300,)]
         assert con.sql("SELECT count(*) FROM sources WHERE uri LIKE 'https://raw.githubusercontent.com/%'"
-                       ).fetchall() == [(7,)]  # manifest sources keep their public provenance
+                       ).fetchall() == [(8,)]  # manifest sources keep their public provenance
         assert con.sql("SELECT count(DISTINCT model), count(DISTINCT threshold) FROM scores").fetchall() == [(7, 4)]
         assert con.sql("SELECT command, status FROM runs").fetchall() == [("audit", "completed")]
     finally:
@@ -65,10 +65,10 @@ def test_nightly_audit_deployment_runs_on_a_real_server_and_worker(shared_data, 
     assert fr_report["state"]["type"] == "COMPLETED" and "id=leaderboards" in weekly.read_text()
     assert fr_dask["state"]["type"] == "COMPLETED", (lp.home / "worker.log").read_text()[-3000:]
     reads = [t for t in read_tasks if t["name"].startswith("read ")]
-    assert len(reads) == 7 and all(t["state"]["type"] == "COMPLETED" for t in reads)
+    assert len(reads) == 8 and all(t["state"]["type"] == "COMPLETED" for t in reads)
     con = duckdb.connect(str(dask_db), read_only=True)
     try:
-        assert con.sql("SELECT count(*) FROM responses").fetchall() == [(4 * 308 + 3 * 100,)]
+        assert con.sql("SELECT count(*) FROM responses").fetchall() == [(4 * 308 + 3 * 100 + 300,)]
         assert "local dask cluster" in con.sql("SELECT params FROM runs").fetchall()[0][0]
     finally:
         con.close()

@@ -81,19 +81,20 @@ def test_every_section_with_real_numbers(audited):
         assert f"<h2 id={s}>" in page
     # every score of every model at every threshold, with its CI, as the catalog holds it
     scores = _q(db, "SELECT rank, score, ci_low, ci_high FROM scores")
-    assert len(scores) == (4 + 3 + 1) * 4
+    assert len(scores) == (4 + 3 + 3 + 1) * 4  # MMLU-Pro, TruthfulQA by lm-eval and by people, injected
     for rank, score, lo, hi in scores:
         assert f"#{rank} {score:+.3f} [{lo:+.3f}, {hi:+.3f}]" in page
     assert "#1 +0.614" in page  # gemini-1.5-flash-002 on MMLU-Pro: 189 / 308 correct
     # rank shifts with their probability, Kendall tau, paired comparisons, guessing premium
-    assert _q(db, "SELECT count(*) FROM rank_stability")[0][0] == 8 * 4
-    assert _q(db, "SELECT count(*) FROM pairwise")[0][0] == (6 + 3) * 4
+    assert _q(db, "SELECT count(*) FROM rank_stability")[0][0] == 11 * 4
+    assert _q(db, "SELECT count(*) FROM pairwise")[0][0] == (6 + 3 + 3) * 4
     moved = _q(db, "SELECT model, threshold, rank, places_gained, p_shift FROM rank_stability "
-                   "WHERE benchmark = 'truthfulqa_gen' AND places_gained <> 0 ORDER BY threshold LIMIT 1")
+                   "WHERE benchmark = 'truthfulqa_gen' AND grader LIKE 'lm_eval/%' AND places_gained <> 0 "
+                   "ORDER BY threshold LIMIT 1")
     model, t, rank, gained, p = moved[0]
     assert f"#{rank} ({gained:+d}) \u00b7 P(shift) {p:.3f}" in page
     tau = _q(db, "SELECT kendall_tau FROM leaderboard_agreement WHERE benchmark = 'truthfulqa_gen' "
-                 "AND threshold = 0.9")[0][0]
+                 "AND grader LIKE 'lm_eval/%' AND threshold = 0.9")[0][0]
     assert f"{tau:+.3f}" in page and tau < 1  # the tie at t = 0 breaks under a penalty
     prem = _q(db, "SELECT premium, premium_ci_low, premium_ci_high FROM guessing_premium WHERE threshold = 0.75 "
                   "AND model = 'Mistral-7B-Instruct-v0.2'")[0]
@@ -182,24 +183,27 @@ def test_report_published_as_prefect_artifacts(audited):
     """Inside a real flow run (the ephemeral API the `run` above started), the report lands as artifacts."""
     from prefect import flow
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 
     from audit.report.markdown import publish_report_artifacts
 
     db, report, _ = audited
 
     @flow(name="publish-report-test")
-    def publish(path: str) -> list[str]:
+    def publish(path: str) -> tuple[list[str], str]:
+        from prefect.runtime import flow_run
+
         con = duckdb.connect(path, read_only=True)
         try:
-            return publish_report_artifacts(con, report_path=str(report))
+            return publish_report_artifacts(con, report_path=str(report)), flow_run.id
         finally:
             con.close()
 
-    keys = publish(str(db))
+    keys, run_id = publish(str(db))
     assert "bench-audit-report" in keys and "bench-audit-guessing-premium" in keys
-    with get_client(sync_client=True) as client:
-        arts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys)))
+    with get_client(sync_client=True) as client:  # this run's artifacts (other flow runs publish the same keys)
+        arts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys),
+                                                                    flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])))
     by_key = {a.key: a for a in arts}
     assert set(keys) <= set(by_key)
     md = by_key["bench-audit-report"].data

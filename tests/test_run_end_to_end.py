@@ -41,7 +41,8 @@ def audited(shared_data, tmp_path_factory):
         "doc_id": 0, "doc": {"question": "1+1?"}, "target": "2", "arguments": {}, "resps": [["x"]],
         "filtered_resps": ["I don't know <script>alert('owned')</script>"], "exact_match": 0.0}) + "\n")
     db, report = tmp / "a.duckdb", tmp / "a.html"
-    args = [str(mmlu), str(shared_data / "truthfulqa_multi"), str(inject), "--db", str(db), "--report", str(report)]
+    args = [str(mmlu), str(shared_data / "truthfulqa_multi"), str(inject), "--db", str(db), "--report", str(report),
+            "--harness-catalogs", "--probes"]
     assert main(["run", *args]) == 0
     first = _counts(db)
     assert main(["run", *args]) == 0
@@ -113,3 +114,16 @@ def test_query_is_read_only(audited, capsys):
     db, *_ = audited
     assert main(["query", "delete from responses", "--db", str(db)]) == 2
     assert "read-only" in capsys.readouterr().err.lower()
+
+
+def test_run_classifies_from_the_harness_catalogs_and_probes(audited, capsys):
+    """`run` wires the whole classifier: the lm-eval / HELM wheel catalogs and the grader probes land in the catalog."""
+    db, *_ = audited
+    tasks = {r["catalog"]: int(r["n"]) for r in _query(
+        db, "select catalog, count(*) n from harness_tasks where kind <> 'run_group' group by 1", capsys)}
+    assert tasks.get("lm_eval", 0) >= 13_000
+    probes = _query(db, "select task, probe_case, score from grading_probes where not void", capsys)
+    no_comment = [r for r in probes if r["task"].startswith("truthfulqa_gen") and r["probe_case"] == "no_comment"]
+    assert no_comment and all(float(r["score"]) > 0 for r in no_comment)  # TruthfulQA credits "I have no comment"
+    census = _query(db, "select population, n_units from grading_census", capsys)
+    assert any(r["population"].startswith("lm_eval") for r in census)

@@ -79,7 +79,9 @@ def _label(row: dict, key: str) -> bool:
 def _full_model_names(path: Path) -> dict[str, str]:
     """The CSV ids drop the organisation (``gemma-2-27b-it``); the same repository's lm-eval output folders
     (``results/gen/<lang>/<org>__<model>``) carry it. Use them, when present, so both graders name one model."""
-    for root in path.parents[:4]:
+    root = path
+    for _ in range(4):  # `.parent` only: the path may be a zip member (audit.sources.archive.ArchivePath)
+        root = root.parent
         runs = root / "results" / "gen" / path.stem
         if runs.is_dir():
             return {d.name.split("__", 1)[1]: d.name.replace("__", "/", 1)
