@@ -47,6 +47,8 @@ def iter_jsonl(path: Path, label: str | None = None) -> Iterator[Item]:
                 yield Item(loc, record=json.loads(text), raw=text)
             except json.JSONDecodeError as e:
                 yield Item(loc, error=f"invalid JSON: {e.msg} at column {e.colno}", raw=text)
+            except (ValueError, RecursionError) as e:  # e.g. a 5,000-digit integer, or nesting 100,000 deep
+                yield Item(loc, error=f"unparseable JSON: {_short(e)}", raw=text)
 
 
 def load_json(path: Path) -> tuple[Any, str | None]:
@@ -59,28 +61,81 @@ def load_json(path: Path) -> tuple[Any, str | None]:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         return None, f"not UTF-8 (byte {e.start}): {e.reason}"
+    return _loads(text)
+
+
+def _loads(text: str) -> tuple[Any, str | None]:
     try:
         return json.loads(text), None
     except json.JSONDecodeError as e:
         return None, f"invalid JSON: {e.msg} at line {e.lineno} column {e.colno}"
+    except (ValueError, RecursionError) as e:
+        return None, f"unparseable JSON: {_short(e)}"
+
+
+def _short(e: BaseException) -> str:
+    return f"{type(e).__name__}: {str(e)[:200]}"
+
+
+def _has_surrogates(value: Any) -> bool:
+    """True if a value decoded with surrogateescape holds bytes that were not UTF-8."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+        return False
+    except UnicodeEncodeError:
+        return True
 
 
 def iter_json_array(path: Path, label: str | None = None) -> Iterator[Item]:
     """Items of a top-level JSON array. A truncated or corrupt array keeps every element before the damage."""
     label = label or path.name
     value, err = load_json(path)
+    if err is not None and err.startswith("not UTF-8"):
+        # One element with a stray byte must not cost the whole file: decode the bad bytes reversibly
+        # (surrogateescape), parse, and quarantine only the elements that hold them.
+        yield from _checked(_array_items(path.read_bytes().decode("utf-8", "surrogateescape"), label), err,
+                            check_size=path.stat().st_size > MAX_RECORD_BYTES)
+        return
     if err is None:
         if not isinstance(value, list):
             yield Item(label, error=f"expected a JSON array at top level, found {type(value).__name__}",
                        raw=_preview(value))
             return
-        for i, rec in enumerate(value):
-            yield Item(f"{label}[{i}]", record=rec, raw=rec)
+        items = (Item(f"{label}[{i}]", record=rec, raw=rec) for i, rec in enumerate(value))
+        yield from _checked(items, None, check_size=path.stat().st_size > MAX_RECORD_BYTES)
         return
-    if not err.startswith("invalid JSON"):
+    if not err.startswith(("invalid JSON", "unparseable JSON")):
         yield Item(label, error=err)
         return
-    yield from _salvage_array(path.read_text("utf-8"), label)
+    yield from _checked(_salvage_array(path.read_text("utf-8"), label), None,
+                        check_size=path.stat().st_size > MAX_RECORD_BYTES)
+
+
+def _array_items(text: str, label: str) -> Iterator[Item]:
+    value, err = _loads(text)
+    if err is not None:
+        yield from _salvage_array(text, label)
+    elif not isinstance(value, list):
+        yield Item(label, error=f"expected a JSON array at top level, found {type(value).__name__}", raw="")
+    else:
+        yield from (Item(f"{label}[{i}]", record=rec, raw=rec) for i, rec in enumerate(value))
+
+
+def _checked(items: Iterable[Item], utf8_error: str | None, *, check_size: bool) -> Iterator[Item]:
+    """Per element of an array: quarantine an element with non-UTF-8 bytes, or larger than a record may be."""
+    for item in items:
+        if item.error is None and utf8_error is not None and _has_surrogates(item.record):
+            yield Item(item.locator, error=f"element holds bytes that are not UTF-8 (file: {utf8_error})",
+                       raw=json.dumps(item.record, ensure_ascii=True)[:2000])
+            continue
+        if item.error is None and check_size:
+            size = len(json.dumps(item.record, ensure_ascii=False))
+            if size > MAX_RECORD_BYTES:
+                yield Item(item.locator, error=f"element of {size:,} characters exceeds the "
+                                               f"{MAX_RECORD_BYTES:,}-byte record limit",
+                           raw=json.dumps(item.record, ensure_ascii=True)[:2000])
+                continue
+        yield item
 
 
 def _salvage_array(text: str, label: str) -> Iterator[Item]:
@@ -106,6 +161,10 @@ def _salvage_array(text: str, label: str) -> Iterator[Item]:
             yield Item(f"{label}[{i}:]", error=f"invalid JSON from element {i} on: {e.msg} (truncated or corrupt)",
                        raw=text[pos:pos + 2000])
             return
+        except (ValueError, RecursionError) as e:
+            yield Item(f"{label}[{i}:]", error=f"unparseable JSON from element {i} on: {_short(e)}",
+                       raw=text[pos:pos + 2000])
+            return
         yield Item(f"{label}[{i}]", record=rec, raw=rec)
         i += 1
         pos = end
@@ -125,8 +184,8 @@ def consume(builder: RecordBuilder, items: Iterable[Item], convert: Callable[[An
             builder.reject(item.locator, _raw_text(item.raw), f"expected an object, found {type(item.record).__name__}")
             continue
         try:
-            builder.add(**convert(item.record))
-        except (KeyError, ValueError, TypeError, AttributeError, IndexError) as e:
+            builder.add(**convert(item.record), locator=item.locator)
+        except (KeyError, ValueError, TypeError, AttributeError, IndexError, RecursionError) as e:
             msg = e.args[0] if isinstance(e, KeyError) and e.args else e
             builder.reject(item.locator, _raw_text(item.raw), f"{type(e).__name__}: {msg}")
 
