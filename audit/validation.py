@@ -81,7 +81,7 @@ RESPONSE_CHECKS: tuple[Check, ...] = (
     Check("expect_column_values_to_be_in_set", "outcome", "outcome", {"value_set": list(OUTCOMES)}),
     Check("expect_column_values_to_be_between", "confidence", "confidence", {"min_value": 0.0, "max_value": 1.0}),
     Check("expect_column_values_to_be_between", "original_score", "original_score",
-          {"min_value": 0.0, "max_value": 1.0, "row_condition": "__binary == True", "condition_parser": "pandas"}),
+          {"min_value": 0.0, "max_value": 1.0, "row_condition": "__binary"}),
 )
 
 SCORE_CHECKS: tuple[Check, ...] = (
@@ -113,7 +113,12 @@ class _GX:
         if check.expectation == "expect_column_pair_values_a_to_be_greater_than_b":
             a, b = check.label.split(">=")
             return cls(column_A=a, column_B=b, or_equal=True, ignore_row_if="either_value_is_missing")
-        return cls(column=check.column, **check.kwargs)
+        kwargs = dict(check.kwargs)
+        if "row_condition" in kwargs:  # only rows where this boolean column is true
+            from great_expectations.expectations.row_conditions import Column
+
+            kwargs["row_condition"] = Column(kwargs["row_condition"]) == True  # noqa: E712 (a GE condition)
+        return cls(column=check.column, **kwargs)
 
     def definition(self, suite_name: str, checks: Sequence[Check]) -> Any:
         if suite_name not in self.definitions:
