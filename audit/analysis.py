@@ -12,10 +12,13 @@ import duckdb
 import pyarrow as pa
 
 from audit.scoring import outcome_counts, score_table
+from audit.validation import validate_scores
 
 
 def derived_tables(con: duckdb.DuckDBPyConnection, thresholds: Sequence[float]) -> dict[str, pa.Table]:
     """Catalog table name -> its full new contents, computed from ``responses`` (read through ``con``)."""
+    scores = score_table(outcome_counts(con), thresholds)
     return {
-        "scores": score_table(outcome_counts(con), thresholds),
+        "scores": scores,
+        "scores_validation": validate_scores(scores),  # Great Expectations suite over the scores (hardening)
     }

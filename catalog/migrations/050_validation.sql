@@ -22,3 +22,14 @@ SELECT suite, expectation, column_name, engine,
 FROM validation_results
 GROUP BY suite, expectation, column_name, engine
 ORDER BY suite, rows_unexpected DESC, expectation, column_name;
+
+-- The suite over the derived `scores` table, re-run by every rescore (audit/analysis.py replaces it whole).
+CREATE TABLE scores_validation AS SELECT * FROM validation_results WITH NO DATA;
+
+CREATE OR REPLACE VIEW validation_summary AS
+SELECT suite, expectation, column_name, engine,
+       count(*) AS n_checks, count(*) FILTER (WHERE NOT success) AS n_failed_checks,
+       sum(element_count) AS rows_checked, sum(unexpected_count) AS rows_unexpected
+FROM (SELECT * FROM validation_results UNION ALL SELECT * FROM scores_validation)
+GROUP BY suite, expectation, column_name, engine
+ORDER BY suite, rows_unexpected DESC, expectation, column_name;
