@@ -178,6 +178,44 @@ class RecordBuilder:
         return batch
 
 
+def batch_from_table(table: pa.Table, locators: pa.Array, provenance: Provenance) -> SourceBatch | None:
+    """A vectorised adapter's finished batch: the same contract as ``RecordBuilder.add`` (checked on whole
+    columns), canonical benchmark names and duplicate handling as ``RecordBuilder.finish``.
+
+    Returns None if any row breaks the contract: the adapter then re-reads through its per-record path, which
+    quarantines exactly those rows with their reasons (the fast path never decides a quarantine itself).
+    """
+    from audit.benchmarks import canonicalise_column
+
+    table = table.select(RESPONSE_SCHEMA.names)
+    n = table.num_rows
+
+    def all_true(mask: Any) -> bool:
+        return n == 0 or bool(pc.all(pc.fill_null(mask, False)).as_py())
+
+    for k in ("source_id", "benchmark", "grader", "model", "sample_id"):
+        col = table[k]
+        if not pa.types.is_string(col.type) or not all_true(pc.greater(pc.utf8_length(col), 0)):
+            return None
+    score, conf = table["original_score"], table["confidence"]
+    if score.null_count < n and not all_true(pc.or_(pc.is_null(score), pc.is_finite(score))):
+        return None
+    if conf.null_count < n and not all_true(
+            pc.or_(pc.is_null(conf), pc.and_(pc.greater_equal(conf, 0.0), pc.less_equal(conf, 1.0)))):
+        return None
+    if not all_true(pc.or_(pc.is_null(table["outcome"]), pc.is_in(table["outcome"], pa.array(OUTCOMES)))):
+        return None
+    table = table.cast(RESPONSE_SCHEMA)
+    if n:
+        i = table.schema.get_field_index("benchmark")
+        table = table.set_column(i, RESPONSE_SCHEMA.field(i), canonicalise_column(table["benchmark"]))
+    responses, dupes, locators = _split_duplicates(table, locators)
+    prov = Provenance(**{**provenance.__dict__, "n_read": n})
+    batch = SourceBatch(prov, responses, dupes, locators=locators)
+    batch.check_reconciled()
+    return batch
+
+
 def split_duplicates(table: pa.Table) -> tuple[pa.Table, pa.Table]:
     """Keep the first row of each natural key; later rows with the same key go to quarantine."""
     kept, dupes, _ = _split_duplicates(table, None)
