@@ -74,7 +74,7 @@ def read_jsonl_arrow(path: Path) -> tuple[pa.Table, int] | None:
         with path.open("rb") as fh:
             data = fh.read()
         n_lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
-        if not data.strip() or b"\n\n" in data or data.startswith(b"\n"):
+        if not data or b"\n\n" in data or data.startswith(b"\n"):
             return None
         table = pj.read_json(pa.BufferReader(data), read_options=pj.ReadOptions(block_size=ARROW_BLOCK_BYTES))
         del data
