@@ -59,3 +59,16 @@ def test_anything_unusual_takes_the_per_line_path(tmp_path):
     f = write_lm(d, [lm_record(0), '{"doc_id": 1, "filtered_resps": ["1"], "exact_match": NaN}'])
     (b,) = read_target(f).batches
     assert b.notes == [] and b.quarantine.num_rows == 1
+
+
+def test_metric_shapes_the_projection_could_hide_take_the_per_line_path(tmp_path):
+    d = tmp_path / "org__m"
+    # a preferred metric first seen after the schema-inference block: line 4 is graded by acc, not exact_match
+    f = write_lm(d, [lm_record(0), lm_record(1), lm_record(2), lm_record(3, acc=1.0)])
+    (b,) = read_target(f).batches
+    assert b.notes == []
+    assert b.responses["grader"].to_pylist()[3] == "lm_eval/gsm8k/acc"
+    # a metric given as null is a bad record, not a missing key
+    f = write_lm(d, [lm_record(0), lm_record(1, acc=None)])
+    (b,) = read_target(f).batches
+    assert b.notes == [] and b.quarantine["locator"].to_pylist() == [f"{f.name}:2"]

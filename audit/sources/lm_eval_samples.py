@@ -134,6 +134,24 @@ class LmEvalSamples:
         yield b.finish(ctx.provenance(self.name, path, source_id))
 
 
+# A primary metric given as JSON null: convert() rejects such a record, Arrow would read it as "absent".
+_NULL_METRIC = re.compile(rb'"(?:' + b"|".join(re.escape(m.encode()) for m in PRIMARY_METRICS) + rb')"\s*:\s*null')
+
+
+def _projection(inferred: pa.Schema) -> pa.Schema | None:
+    """Only the columns convert() reads: ids, responses and target as inferred from the first block, every
+    primary metric as float64 (so one first seen later is not missed), the doc's prompt fields as text."""
+    if "doc_id" not in inferred.names or "filtered_resps" not in inferred.names:
+        return None
+    fields = [inferred.field("doc_id"), inferred.field("filtered_resps")]
+    if "target" in inferred.names:
+        fields.append(inferred.field("target"))
+    fields += [pa.field(m, pa.float64()) for m in PRIMARY_METRICS]
+    if "doc" in inferred.names:
+        fields.append(pa.field("doc", pa.struct([pa.field(k, pa.string()) for k in ("question", "query", "problem")])))
+    return pa.schema(fields)
+
+
 def _read_vectorised(path: Path, task: str, model: str, source_id: str, prov) -> SourceBatch | None:
     """The same conversion as ``convert`` above, on whole Arrow columns, for a clean generation-task file.
 
@@ -142,7 +160,7 @@ def _read_vectorised(path: Path, task: str, model: str, source_id: str, prov) ->
     text per sample, text target); anything else returns None and the per-line path reads the file (and
     quarantines what it must). Log-likelihood (multiple-choice) files always take the per-line path.
     """
-    parsed = read_jsonl_arrow(path)
+    parsed = read_jsonl_arrow(path, project=_projection, reject=_NULL_METRIC)
     if parsed is None:
         return None
     t, _ = parsed
@@ -150,9 +168,11 @@ def _read_vectorised(path: Path, task: str, model: str, source_id: str, prov) ->
     names = set(t.column_names)
     if n == 0 or not {"doc_id", "filtered_resps"} <= names:
         return None
-    metric = next((k for k in PRIMARY_METRICS if k in names), None)
-    if metric is None:
+    # convert() takes, per record, the first primary metric present: here it must be the same one for every row.
+    present = [k for k in PRIMARY_METRICS if k in names and t[k].null_count < n]
+    if not present:
         return None
+    metric = present[0]
     doc_id, filtered, score = t["doc_id"], t["filtered_resps"], t[metric]
     if not (pa.types.is_integer(doc_id.type) or pa.types.is_string(doc_id.type)) or doc_id.null_count:
         return None
