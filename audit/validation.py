@@ -167,7 +167,9 @@ def _key_code(table: pa.Table, columns: Sequence[str]) -> np.ndarray:
     span = 1
     for name in columns:
         col = table[name]
-        enc = pc.dictionary_encode(col).combine_chunks() if not pa.types.is_floating(col.type) else None
+        if isinstance(col, pa.ChunkedArray):  # one dictionary for the whole column, never one per chunk
+            col = col.combine_chunks()
+        enc = pc.dictionary_encode(col) if not pa.types.is_floating(col.type) else None
         if enc is not None:
             idx = pc.fill_null(enc.indices, -1).to_numpy().astype(np.int64) + 1
             size = len(enc.dictionary) + 1

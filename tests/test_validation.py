@@ -91,3 +91,18 @@ def test_scores_suite_reports_impossible_rates_and_inverted_intervals():
     assert out[("expect_column_values_to_be_unique", "benchmark+grader+model+threshold")]["unexpected_count"] == 2
     assert out[("expect_column_pair_values_a_to_be_greater_than_b", "ci_high>=ci_low")]["unexpected_count"] == 1
     assert out[("expect_column_values_to_be_between", "error_rate")]["success"] is True
+
+
+def test_key_uniqueness_holds_across_chunks():
+    """A table assembled from chunks (as concat_tables builds it) is one key space, not one per chunk."""
+    a = _batch("a", 4)
+    first, second = a.responses.slice(0, 2), a.responses.slice(0, 3)  # rows 0, 1 twice, row 2 once
+    a.responses = pa.concat_tables([first, second])
+    a.locators = pa.array([f"a.json[{i}]" for i in range(5)])
+    a.provenance = Provenance(**{**a.provenance.__dict__, "n_read": 5})
+    validate_batches([a])
+    a.check_reconciled()
+    assert a.responses["sample_id"].to_pylist() == ["0", "1", "2"]
+    assert a.quarantine["locator"].to_pylist() == ["a.json[2]", "a.json[3]"]
+    assert set(a.quarantine["reason"].to_pylist()) == {
+        "validation failed: expect_column_values_to_be_unique(source_id+benchmark+model+sample_id)"}
