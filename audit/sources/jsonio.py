@@ -81,7 +81,7 @@ def read_jsonl_arrow(path: Path, project: Callable[[pa.Schema], pa.Schema | None
         n_lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
         if not data or b"\n\n" in data or data.startswith(b"\n"):
             return None
-        if reject is not None and reject.search(data):
+        if reject is not None and b"null" in data and reject.search(data):  # the literal test is ~10x cheaper
             return None
         data.decode("utf-8")  # raises on any non-UTF-8 byte (pyarrow.json does not check)
         read_opts = pj.ReadOptions(block_size=ARROW_BLOCK_BYTES)
