@@ -14,6 +14,7 @@ import pyarrow as pa
 from audit.calibration import calibration_table, threshold_sweep_table
 from audit.scoring import outcome_counts, score_table
 from audit.stats import guessing_premium_table, pairwise_table, rank_tables
+from audit.validation import validate_scores
 
 
 def derived_tables(con: duckdb.DuckDBPyConnection, thresholds: Sequence[float]) -> dict[str, pa.Table]:
@@ -30,4 +31,6 @@ def derived_tables(con: duckdb.DuckDBPyConnection, thresholds: Sequence[float]) 
         "rank_stability": rank_stability,
         "leaderboard_agreement": agreement,
         "guessing_premium": guessing_premium_table(scores),
+        # Great Expectations suite over the scores (docs/hardening.md)
+        "scores_validation": validate_scores(scores),
     }

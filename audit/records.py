@@ -78,6 +78,11 @@ class SourceBatch:
     responses: pa.Table
     quarantine: pa.Table
     notes: list[str] = field(default_factory=list)
+    # Where each accepted row came from ("file:line", "file[i]"), aligned with ``responses`` when the adapter
+    # built rows through RecordBuilder; lets a later check (audit/validation.py) quarantine a row by its locator.
+    locators: pa.Array | None = None
+    # Great Expectations results for this source (audit/validation.py), stored in ``validation_results``.
+    validation: pa.Table | None = None
 
     def check_reconciled(self) -> None:
         got = self.responses.num_rows + self.quarantine.num_rows
@@ -110,9 +115,10 @@ class RecordBuilder:
         self.defaults = {"benchmark": benchmark, "grader": grader, "model": model}
         self._cols: dict[str, list[Any]] = {f.name: [] for f in RESPONSE_SCHEMA}
         self._quarantine: dict[str, list[Any]] = {f.name: [] for f in QUARANTINE_SCHEMA}
+        self._locators: list[str | None] = []
         self.n_read = 0
 
-    def add(self, *, sample_id: Any, **values: Any) -> None:
+    def add(self, *, sample_id: Any, locator: str | None = None, **values: Any) -> None:
         """Accept one record. Raises ValueError (nothing recorded) if it breaks the canonical contract."""
         row = {**self.defaults, **values}
         missing = [k for k in ("benchmark", "grader", "model") if not row.get(k)]
@@ -120,6 +126,13 @@ class RecordBuilder:
             missing.append("sample_id")
         if missing:
             raise ValueError(f"record lacks {', '.join(missing)}")
+        # A sample id is a name (text or an integer); a list, object, float or boolean is a malformed record,
+        # not something to stringify into a key.
+        if isinstance(sample_id, bool) or not isinstance(sample_id, (str, int)):
+            raise TypeError(f"sample_id must be text or an integer, found {type(sample_id).__name__}")
+        for k in ("benchmark", "grader", "model"):
+            if not isinstance(row[k], str):
+                raise TypeError(f"{k} must be text, found {type(row[k]).__name__}")
         score = row.get("original_score")
         if score is not None:
             score = float(score)
@@ -136,6 +149,7 @@ class RecordBuilder:
         row["source_id"] = self.source_id
         for name, col in self._cols.items():
             col.append(row.get(name))
+        self._locators.append(locator)
 
     def reject(self, locator: str, raw: Any, reason: str) -> None:
         self.n_read += 1
@@ -154,37 +168,93 @@ class RecordBuilder:
             i = responses.schema.get_field_index("benchmark")
             responses = responses.set_column(i, RESPONSE_SCHEMA.field(i), canonicalise_column(responses["benchmark"]))
         quarantine = pa.Table.from_pydict(self._quarantine, schema=QUARANTINE_SCHEMA)
-        responses, dupes = split_duplicates(responses)
+        locators = pa.array(self._locators, pa.string())
+        responses, dupes, locators = _split_duplicates(responses, locators)
         if dupes.num_rows:
             quarantine = pa.concat_tables([quarantine, dupes])
         prov = Provenance(**{**provenance.__dict__, "n_read": self.n_read})
-        batch = SourceBatch(prov, responses, quarantine)
+        batch = SourceBatch(prov, responses, quarantine, locators=locators)
         batch.check_reconciled()
         return batch
 
 
+def batch_from_table(table: pa.Table, locators: pa.Array, provenance: Provenance) -> SourceBatch | None:
+    """A vectorised adapter's finished batch: the same contract as ``RecordBuilder.add`` (checked on whole
+    columns), canonical benchmark names and duplicate handling as ``RecordBuilder.finish``.
+
+    Returns None if any row breaks the contract: the adapter then re-reads through its per-record path, which
+    quarantines exactly those rows with their reasons (the fast path never decides a quarantine itself).
+    """
+    from audit.benchmarks import canonicalise_column
+
+    table = table.select(RESPONSE_SCHEMA.names)
+    n = table.num_rows
+
+    def all_true(mask: Any) -> bool:
+        return n == 0 or bool(pc.all(pc.fill_null(mask, False)).as_py())
+
+    for k in ("source_id", "benchmark", "grader", "model", "sample_id"):
+        col = table[k]
+        if not pa.types.is_string(col.type) or not all_true(pc.greater(pc.utf8_length(col), 0)):
+            return None
+    score, conf = table["original_score"], table["confidence"]
+    if score.null_count < n and not all_true(pc.or_(pc.is_null(score), pc.is_finite(score))):
+        return None
+    if conf.null_count < n and not all_true(
+            pc.or_(pc.is_null(conf), pc.and_(pc.greater_equal(conf, 0.0), pc.less_equal(conf, 1.0)))):
+        return None
+    if not all_true(pc.or_(pc.is_null(table["outcome"]), pc.is_in(table["outcome"], pa.array(OUTCOMES)))):
+        return None
+    table = table.cast(RESPONSE_SCHEMA)
+    if n:
+        i = table.schema.get_field_index("benchmark")
+        table = table.set_column(i, RESPONSE_SCHEMA.field(i), canonicalise_column(table["benchmark"]))
+    responses, dupes, locators = _split_duplicates(table, locators)
+    prov = Provenance(**{**provenance.__dict__, "n_read": n})
+    batch = SourceBatch(prov, responses, dupes, locators=locators)
+    batch.check_reconciled()
+    return batch
+
+
 def split_duplicates(table: pa.Table) -> tuple[pa.Table, pa.Table]:
     """Keep the first row of each natural key; later rows with the same key go to quarantine."""
+    kept, dupes, _ = _split_duplicates(table, None)
+    return kept, dupes
+
+
+def _split_duplicates(table: pa.Table, locators: pa.Array | None) -> tuple[pa.Table, pa.Table, pa.Array | None]:
     if table.num_rows == 0:
-        return table, pa.Table.from_pylist([], schema=QUARANTINE_SCHEMA)
+        return table, QUARANTINE_SCHEMA.empty_table(), locators
     idx = pa.array(range(table.num_rows), pa.int64())
     keyed = table.select(list(KEY)).append_column("__i", idx)
-    firsts = keyed.group_by(list(KEY), use_threads=False).aggregate([("__i", "min")])["__i_min"]
-    keep = pc.is_in(idx, value_set=firsts)
+    firsts = keyed.group_by(list(KEY), use_threads=False).aggregate([("__i", "min")])
+    keep = pc.is_in(idx, value_set=firsts["__i_min"])
     if pc.all(keep).as_py():
-        return table, pa.Table.from_pylist([], schema=QUARANTINE_SCHEMA)
+        return table, QUARANTINE_SCHEMA.empty_table(), locators
     dup = table.filter(pc.invert(keep))
+    key_text = pc.binary_join_element_wise(dup["benchmark"], dup["model"], dup["sample_id"], "/")
+    if locators is not None and locators.null_count < len(locators):
+        # Name both records: where the duplicate is, and where the kept one is.
+        first_of = keyed.join(firsts, list(KEY)).sort_by("__i")["__i_min"]  # per row: index of its key's first row
+        first_loc = pc.take(locators, pc.filter(first_of, pc.invert(keep)))
+        where = pc.fill_null(pc.filter(locators, pc.invert(keep)), key_text)
+        reason = pc.binary_join_element_wise(
+            "duplicate key (benchmark/model/sample_id = ", key_text, "): the record at ",
+            pc.fill_null(first_loc, "an earlier line"), " was kept", "")
+    else:
+        where = key_text
+        reason = pa.array(["duplicate sample_id: an earlier record with the same key was kept"] * dup.num_rows)
     quarantine = pa.table(
         {
             "source_id": dup["source_id"],
-            "locator": pc.binary_join_element_wise(dup["benchmark"], dup["model"], dup["sample_id"], "/"),
+            "locator": where,
             "raw": pc.cast(dup["response"], pa.string()),
-            "reason": pa.array(["duplicate sample_id: an earlier record with the same key was kept"] * dup.num_rows),
+            "reason": reason,
             "ingest_run_id": pa.nulls(dup.num_rows, pa.string()),
         },
         schema=QUARANTINE_SCHEMA,
     )
-    return table.filter(keep), quarantine
+    return table.filter(keep), quarantine, (pc.filter(locators, keep) if locators is not None else None)
 
 
 def empty_responses() -> pa.Table:

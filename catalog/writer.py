@@ -129,6 +129,11 @@ class CatalogWriter:
             con.register("_batch_quarantine", quarantine)
             con.execute("INSERT INTO responses SELECT * FROM _batch_responses")
             con.execute("INSERT INTO quarantine SELECT * FROM _batch_quarantine")
+            if batch.validation is not None:  # Great Expectations results (migration 050, audit/validation.py)
+                con.execute("DELETE FROM validation_results WHERE source_id = ?", [p.source_id])
+                con.register("_batch_validation", _with_run(batch.validation, batch.validation.schema, run_id))
+                con.execute("INSERT INTO validation_results BY NAME SELECT * FROM _batch_validation")
+                con.unregister("_batch_validation")
             con.execute(
                 "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [p.source_id, p.format, p.uri, p.revision, p.sha256, p.license, p.n_read,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import os
 import pkgutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,6 +108,14 @@ def get(name: str) -> Adapter:
 class Discovery:
     units: list[tuple[Adapter, Path]] = field(default_factory=list)
     unrecognised: list[Path] = field(default_factory=list)
+    # Why a path in ``unrecognised`` was not read, when there is more to say than "no adapter recognises it".
+    reasons: dict[Path, str] = field(default_factory=dict)
+
+    def reason(self, path: Path) -> str:
+        return self.reasons.get(path, f"{path}: no adapter recognises this file (see `bench-audit sources`)")
+
+
+_ARCHIVES = (".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".zst")
 
 
 # Folders that never hold published outputs.
@@ -141,6 +150,7 @@ def _walk(folder: Path, pool: list[Adapter], out: Discovery) -> None:
             continue
         if child.is_symlink():
             out.unrecognised.append(child)  # never followed: it may point outside the input
+            out.reasons[child] = _symlink_reason(child)
             continue
         if child.is_dir():
             _walk(child, pool, out)
@@ -152,6 +162,17 @@ def _walk(folder: Path, pool: list[Adapter], out: Discovery) -> None:
         else:
             if not any(pred(child) for pred in _AUXILIARY) and child.name.upper() not in {"SOURCE.MD", "README.MD", "LICENSE"}:
                 out.unrecognised.append(child)
+                if child.name.lower().endswith(_ARCHIVES):
+                    out.reasons[child] = (f"{child}: an archive; no adapter claimed it, so it was not opened "
+                                          "(nothing is extracted from an unrecognised archive)")
+
+
+def _symlink_reason(link: Path) -> str:
+    try:
+        target = Path(os.readlink(link))
+    except OSError as e:
+        return f"{link}: unreadable symlink, not followed ({e.strerror})"
+    return f"{link}: symlink to {target}, not followed (a link may point outside the input folder)"
 
 
 def sha256_of(path: Path) -> str:
