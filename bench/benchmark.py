@@ -238,8 +238,9 @@ def phase_pandas(root: Path, work: Path) -> dict:
     df = pd.concat(frames, ignore_index=True)
     df["outcome"] = np.where(df["exact_match"] >= 1, "correct", "wrong")
     abst = pd.Series(False, index=df.index)
+    text = df["response"].astype("string[pyarrow]")  # the rules are RE2: pandas' Arrow strings match them with RE2
     for rule in RULES:
-        abst |= df["response"].str.contains(rule.pattern.replace("(?:", "(?:"), case=False, regex=True)
+        abst |= text.str.contains(rule.pattern, case=False, regex=True).fillna(False).astype(bool)
     df.loc[abst, "outcome"] = "abstained"
     ingest_s = time.perf_counter() - t0
 

@@ -288,7 +288,7 @@ def _listing(root: Path) -> set[str]:
     return {p.relative_to(root).as_posix() for p in root.rglob("*")}
 
 
-def test_a_zip_bomb_and_a_path_traversal_zip_are_reported_not_extracted(tmp_path):
+def test_a_zip_bomb_and_a_path_traversal_zip_are_quarantined_not_extracted(tmp_path):
     inp = tmp_path / "in"
     good = write_lm(inp / "org__m", [lm_record(0), lm_record(1)])
     bomb = inp / "samples_bomb_2024-05-01T10-00-00.000000.jsonl.zip"
@@ -308,11 +308,21 @@ def test_a_zip_bomb_and_a_path_traversal_zip_are_reported_not_extracted(tmp_path
 
     assert _listing(tmp_path) == before  # nothing was extracted, anywhere
     assert not (tmp_path.parent / "escaped.jsonl").exists()
-    assert [b.provenance.source_id.rsplit("/", 1)[1] for b in res.batches] == [good.name]
-    assert res.batches[0].responses.num_rows == 2
-    assert sorted(Path(p).name for p in res.unrecognised) == sorted([bomb.name, evil.name])
-    for p in res.unrecognised:
-        assert res.reasons[p].startswith(p) and "archive" in res.reasons[p] and "not opened" in res.reasons[p]
+    ok = [b for b in res.batches if b.provenance.format == "lm_eval_samples"]
+    assert [b.provenance.source_id.rsplit("/", 1)[1] for b in ok] == [good.name]
+    assert ok[0].responses.num_rows == 2 and res.unrecognised == []
+    # each archive is read in place (audit/sources/archive.py): every hostile member is a quarantine row naming
+    # the archive, the member and why; nothing from them is accepted
+    zips = {b.provenance.source_id.rsplit("/", 1)[1]: b for b in res.batches if b.provenance.format == "zip_archive"}
+    assert set(zips) == {bomb.name, evil.name}
+    assert all(b.responses.num_rows == 0 for b in zips.values())
+    why = {loc: reason for b in zips.values() for loc, reason in
+           zip(b.quarantine["locator"].to_pylist(), b.quarantine["reason"].to_pylist())}
+    assert "zip bomb" in why[f"{bomb.name}!samples_{TASK}_{TS}.jsonl"]
+    assert "zip slip" in why[f"{evil.name}!../../escaped.jsonl"]
+    assert "absolute member name" in why[f"{evil.name}!/abs/escaped.jsonl"]
+    for b in res.batches:
+        b.check_reconciled()
 
 
 def test_a_symlink_out_of_the_input_folder_is_not_followed(tmp_path):
@@ -346,14 +356,14 @@ def test_the_whole_corpus_reconciles_per_source_in_the_catalog(tmp_path):
 
     summary = ingest_sources([str(inp)], str(db))
 
-    assert summary["read"] == 6 + 6 + 4
-    assert summary["accepted"] == 2 + 5 + 2 and summary["quarantined"] == 4 + 1 + 2
+    assert summary["read"] == 6 + 6 + 4 + 1  # + the empty zip, read as one record and quarantined
+    assert summary["accepted"] == 2 + 5 + 2 and summary["quarantined"] == 4 + 1 + 2 + 1
     from catalog.writer import connect_reader
 
     con = connect_reader(db)
     rec = con.sql("SELECT n_read, n_accepted, n_quarantined, rows_in_responses, rows_in_quarantine "
                   "FROM source_reconciliation").fetchall()
-    assert len(rec) == 3
+    assert len(rec) == 4
     for n_read, acc, quar, in_resp, in_quar in rec:
         assert n_read == acc + quar == in_resp + in_quar
     # every quarantine row names the file and the record
@@ -361,7 +371,9 @@ def test_the_whole_corpus_reconciles_per_source_in_the_catalog(tmp_path):
         fname = source_id.rsplit("/", 1)[1]
         assert locator.startswith(fname) and locator != fname
     failed = {Path(t).name for (t,) in con.sql("SELECT target FROM source_failures").fetchall()}
-    assert {"stray.zip", "up"} <= failed
+    assert "up" in failed  # the symlink, not followed
+    (why,) = con.sql("SELECT reason FROM quarantine WHERE locator = 'stray.zip!/'").fetchall()[0]
+    assert "empty zip archive" in why
     v = con.sql("SELECT sum(unexpected_count) FROM validation_results WHERE NOT success").fetchall()[0][0]
     assert v == 1  # the binary score of 3.0 (the NaN never reaches GE: the record builder rejects it)
     con.close()

@@ -116,7 +116,7 @@ def test_bad_lines_and_missing_gold_are_accounted_for(shared_data, tmp_path):
     assert batch.provenance.n_read == 100 == batch.responses.num_rows + batch.quarantine.num_rows
     reasons = " | ".join(batch.quarantine["reason"].to_pylist())
     assert batch.quarantine.num_rows == 3
-    assert "is_correct" in reasons and "invalid JSON" in reasons and "duplicate sample_id" in reasons
+    assert "is_correct" in reasons and "invalid JSON" in reasons and "duplicate key" in reasons
     assert batch.responses["gold"].null_count == batch.responses.num_rows
     assert batch.responses["benchmark"][0].as_py() == "mmlu"  # without the gold's ten options it cannot say Pro
     assert any("no gold file" in n for n in batch.notes)

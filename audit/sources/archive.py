@@ -426,11 +426,12 @@ class ZipArchive:
                 except Exception as e:  # one bad member never costs the others
                     own.reject(f"{label}!{unit.inner or '/'}", None,
                                f"adapter {adapter.name} failed on this archive member: {type(e).__name__}: {e}")
+            if not (units or unrecognised or archive.rejected):
+                own.reject(f"{label}!/", None, "empty zip archive: it holds no members to read")
         if own.n_read:
             yield own.finish(prov)
 
 
 register(ZipArchive())
-# ``adapters()`` loads the other adapter modules only while the registry is empty: importing this module first
-# (``from audit.sources.archive import ...``) would leave it alone in the registry, so load the rest now.
+# Importing this module first (``from audit.sources.archive import ...``) must still leave every format known.
 _load_all()
