@@ -360,7 +360,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_eval_detector(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     from audit.abstention.evaluate import errors, evaluate, labelled_sets
 

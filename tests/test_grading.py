@@ -1,4 +1,3 @@
-import duckdb
 import pytest
 
 from audit.grading.classify import classify_catalog

@@ -18,8 +18,6 @@ import os
 import zipfile
 from pathlib import Path
 
-import pyarrow.compute as pc
-import pytest
 
 from audit.ingest import read_target
 from audit.records import MAX_RAW_CHARS

@@ -1,6 +1,5 @@
 import math
 
-import pyarrow as pa
 import pytest
 
 from audit.records import RESPONSE_SCHEMA, Provenance, RecordBuilder, split_duplicates

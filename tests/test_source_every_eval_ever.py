@@ -3,7 +3,6 @@
 import json
 from pathlib import Path
 
-import pyarrow as pa
 
 from audit.cli import main
 from audit.ingest import read_target

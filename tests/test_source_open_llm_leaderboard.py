@@ -48,7 +48,7 @@ def test_multiple_choice_details_keep_loglikelihoods_and_give_a_confidence(tmp_p
     bad = dict(rows[0], doc_id=2)
     del bad["acc_norm"]
     rows.append(bad)
-    f = _write(repo / "leaderboard_bbh_navigate" / "samples_leaderboard_bbh_navigate_2024-06-26T17-47-58.478584.parquet",
+    _write(repo / "leaderboard_bbh_navigate" / "samples_leaderboard_bbh_navigate_2024-06-26T17-47-58.478584.parquet",
                rows)
     assert [a.name for a, _ in discover(repo).units] == ["open_llm_leaderboard"]
     [b] = read_target(repo).batches

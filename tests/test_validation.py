@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import pyarrow as pa
-import pytest
 
 from audit.analysis import derived_tables
 from audit.ingest import read_target

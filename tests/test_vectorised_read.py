@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
-import pyarrow as pa
 
 from audit.ingest import read_target
 from test_hostile_inputs import lm_record, write_lm

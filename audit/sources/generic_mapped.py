@@ -30,10 +30,9 @@ row. Files are read with DuckDB / pyarrow and mapped in one SQL statement per fi
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 import duckdb
 import pyarrow as pa

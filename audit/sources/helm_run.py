@@ -17,7 +17,6 @@ same run and are not read.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Iterator
 

@@ -57,8 +57,9 @@ def softmax_choice(lls: list[float]) -> tuple[int, float]:
     return best, 1.0 / z
 
 
-def _loglikelihoods(filtered: Any) -> list[float] | None:
-    """``filtered_resps`` of a multiple-choice sample: [[ll, is_greedy], ...] (numbers may be strings)."""
+def choice_loglikelihoods(filtered: Any) -> list[float] | None:
+    """``filtered_resps`` of a multiple-choice sample: [[ll, is_greedy], ...] (numbers may be strings); None when
+    it is not one. Shared with the Open LLM Leaderboard details, which keep the same harness layout."""
     if not isinstance(filtered, list) or len(filtered) < 2:
         return None
     out = []
@@ -107,7 +108,7 @@ class LmEvalSamples:
                 metric = extra[0]
             score = float(r[metric])
             filtered = r["filtered_resps"]
-            lls = _loglikelihoods(filtered)
+            lls = choice_loglikelihoods(filtered)
             confidence = None
             if lls is not None:  # log-likelihood multiple choice
                 chosen, confidence = softmax_choice(lls)

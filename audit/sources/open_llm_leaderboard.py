@@ -31,6 +31,7 @@ from typing import Any, Iterable, Iterator
 import pyarrow.parquet as pq
 
 from audit.records import RecordBuilder, SourceBatch, coerce_text
+from audit.sources.lm_eval_samples import choice_loglikelihoods
 from audit.sources import ReadContext, register
 from audit.sources.jsonio import Item, consume
 
@@ -74,23 +75,6 @@ def task_and_model(path: Path) -> tuple[str, str | None]:
     return task, model
 
 
-def _choice_scores(filtered: Any) -> list[float] | None:
-    if not isinstance(filtered, list) or len(filtered) < 2:
-        return None
-    out = []
-    for c in filtered:
-        if isinstance(c, (list, tuple)) and c and not isinstance(c[0], (list, dict)):
-            c = c[0]
-        try:
-            v = float(c)
-        except (TypeError, ValueError):
-            return None
-        if not math.isfinite(v):
-            return None
-        out.append(v)
-    return out
-
-
 def _continuations(arguments: Any) -> list[str] | None:
     if isinstance(arguments, dict):
         items = [arguments[k] for k in sorted(arguments, key=lambda k: int(re.sub(r"\D", "", k) or 0))]
@@ -124,7 +108,7 @@ def convert_row(r: dict, task: str, model: str) -> dict:
         raise KeyError(f"no metric column with a value (expected one of {', '.join(METRICS)})")
     score = float(r[metric])
     filtered = r["filtered_resps"]
-    lls = _choice_scores(filtered)
+    lls = choice_loglikelihoods(filtered)
     confidence = None
     if lls is not None:
         scores = lls
