@@ -227,9 +227,7 @@ def _own_voice_fact(texts: pa.Array) -> pa.Array:
                                            pc.match_substring_regex(c_flat, _NEGATED, ignore_case=True)),
                                     pc.match_substring_regex(c_flat, _REPORTED, ignore_case=True))))
     fact = np.asarray(fact.to_numpy(zero_copy_only=False), dtype=bool) & ~c_first
-    out = np.zeros(n, dtype=bool)
-    np.logical_or.at(out, c_parent[fact], True)
-    return pa.array(out)
+    return pa.array(np.bincount(c_parent[fact], minlength=n) > 0)
 
 
 class Detector(Protocol):
@@ -289,13 +287,20 @@ class RuleDetector:
             reason = pc.if_else(hit, pa.scalar(f"detector:{rule.name}"), reason)
         veto = pa.nulls(len(texts), pa.string())
         if self.attempt_vetoes:
+            # only the rows that opened with "no information" are read again (usually few)
             no_info = pc.fill_null(pc.is_in(reason, pa.array([f"detector:{r}" for r in NO_INFO_OPENERS])), False)
+            idx = pc.indices_nonzero(no_info)
+            sub = pc.take(filled, idx)
+            sub_veto = pa.nulls(len(sub), pa.string())
             for rule in reversed(ATTEMPT_VETOES):
                 if rule.name == "attempt_fact_en":
-                    hit = pc.and_(no_info, _own_voice_fact(filled))
+                    hit = _own_voice_fact(sub)
                 else:
-                    hit = pc.and_(no_info, pc.match_substring_regex(filled, rule.pattern, ignore_case=True))
-                veto = pc.if_else(hit, pa.scalar(f"veto:{rule.name}"), veto)
+                    hit = pc.match_substring_regex(sub, rule.pattern, ignore_case=True)
+                sub_veto = pc.if_else(hit, pa.scalar(f"veto:{rule.name}"), sub_veto)
+            if len(idx):  # scatter back: row idx[k] gets sub_veto[k]
+                veto = pc.take(sub_veto, pa.array(np.maximum(np.cumsum(no_info.to_numpy(zero_copy_only=False)) - 1, 0)))
+                veto = pc.if_else(no_info, veto, pa.nulls(len(texts), pa.string()))
         if self.veto:  # the hedge veto applies to every rule
             hedged = pc.match_substring_regex(filled, self.veto, ignore_case=True)
             veto = pc.if_else(pc.and_(hedged, pc.is_valid(reason)), pa.scalar("veto:hedge"), veto)
