@@ -150,9 +150,10 @@ HEDGE_VETO = (r"(?:closest\s+(?:relevant\s+|related\s+)?(?:information|match|ans
               r"答えは|正解は|おそらく|たぶん|答案是|答案为|答案應?該是|可能是|大概是)")
 
 
-# A "no information" opener followed by an attempted answer is an attempt, not an abstention. Two vetoes, each with a
-# rule id (``RuleDetector.decide`` reports which one cancelled an opener):
+# A "no information" opener followed by an attempted answer is an attempt, not an abstention. Three kinds of veto,
+# each with a rule id (``RuleDetector.decide`` reports which one cancelled an opener):
 #
+# * ``attempt_candidate_en``: a candidate named and then doubted ("..., but it's not clear if this is where ...").
 # * ``attempt_however``: a "however / but" continuation that asserts something in the other languages too (the
 #   English form is part of HEDGE_VETO): "Sin embargo, el autor fue ...", "Cependant, la date est ...",
 #   "Allerdings war der Sieger ...", "Однако победителем был ...". A negated verb ("no es", "n'est pas", "ist nicht",
