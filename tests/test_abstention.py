@@ -40,6 +40,14 @@ def test_abstentions_are_detected_with_their_rule(text, rule):
     "París es la capital.", "Die Antwort ist 42.", "答えは東京です。", "Ответ: 1812.", "答案是北京。",
     "很多人不知道，答案是北京。", "No estoy seguro, pero probablemente sea 1912.", "Ich weiß es nicht genau, wahrscheinlich 1912.",
     "Я не уверен, но скорее всего 1812.", "よくわかりませんが、おそらく東京です。",
+    # a "no information" opener followed by an attempted answer (attempt vetoes)
+    "The provided data does not contain the revenue of the New Zealand shows. The tour's overall gross revenue was "
+    "$345.7 million, but no breakdown is given.",
+    "The sources do not say where she got her B.S. The sources mention that she studied at Illinois, but it's not "
+    "clear if this is where she got it.",
+    "No tengo información exacta. Sin embargo, el autor fue Miguel de Cervantes.",
+    "Je ne sais pas exactement. Cependant, la date est 1912.", "Ich bin mir nicht sicher. Aber der Sieger war Müller.",
+    "Я не уверен. Однако победителем был Иванов.",
 ])
 def test_answers_are_not_abstentions(text):
     hit, reason = detect(pa.array([text], pa.string()))
@@ -105,3 +113,32 @@ def test_long_and_odd_inputs_are_decided_on_their_opening():
                       "\x00\u202e", "Je ne sais pas. " + "However, it was most likely 1926. " * 10])
     hit, reason = detect(texts)
     assert reason.to_pylist() == [None, "detector:idk_en", None, None, None]  # the last: hedge veto reads it all
+
+
+@pytest.mark.parametrize("text,rule", [
+    # a "no information" opener followed only by meta-commentary, caveats or reported context stays an abstention
+    ("The provided data does not contain information about the 2012 winner. The sources mention several recipients "
+     "in other years, but none for 2012. Without more precise data, it is not possible to answer.", "no_information_en"),
+    ("Unfortunately, I could not find the album title. The sources contain information about his hit songs. "
+     "I recommend checking a discography.", "cannot_answer_en"),
+    ("Gov. W. Kerr Scott's appointee is not mentioned in the provided data. The painting is described as showing a "
+     "team of horses.", "no_information_en"),
+    ("No tengo información. Sin embargo, la fecha no es mencionada en las fuentes.", "idk_es"),
+    ("Je ne sais pas. Cependant, la date n'est pas connue.", "idk_fr"),
+    ("Ich weiß es nicht. Aber das Datum ist nicht bekannt.", "idk_de"),
+    ("Я не знаю. Однако дата не была указана.", "idk_ru"), ("Я не знаю, неизвестно, был ли он там.", "idk_ru"),
+])
+def test_meta_commentary_after_the_opener_keeps_the_abstention(text, rule):
+    hit, reason, veto = detect.decide(pa.array([text], pa.string()))
+    assert reason[0].as_py() == f"detector:{rule}" and hit[0].as_py() and veto[0].as_py() is None
+
+
+def test_the_veto_that_cancelled_an_opener_is_named():
+    texts = pa.array(["The provided data does not contain the revenue. The tour's gross revenue was $345.7 million.",
+                      "The exact year is not stated in the provided sources. However, it was most likely 1926.",
+                      "Я не уверен. Однако победителем был Иванов.", "Paris", None], pa.string())
+    hit, reason, veto = detect.decide(texts)
+    assert veto.to_pylist() == ["veto:attempt_fact_en", "veto:hedge", "veto:attempt_however_ru", None, None]
+    assert reason.to_pylist() == [None, None, None, None, FORMAT_EMPTY] and not any(hit.to_pylist())
+    # switched off, the opener stands
+    assert RuleDetector(attempt_vetoes=False)(texts[:1])[1].to_pylist() == ["detector:no_information_en"]

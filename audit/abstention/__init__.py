@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Iterable, Protocol, Sequence
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -149,6 +150,87 @@ HEDGE_VETO = (r"(?:closest\s+(?:relevant\s+|related\s+)?(?:information|match|ans
               r"答えは|正解は|おそらく|たぶん|答案是|答案为|答案應?該是|可能是|大概是)")
 
 
+# A "no information" opener followed by an attempted answer is an attempt, not an abstention. Three kinds of veto,
+# each with a rule id (``RuleDetector.decide`` reports which one cancelled an opener):
+#
+# * ``attempt_candidate_en``: a candidate named and then doubted ("..., but it's not clear if this is where ...").
+# * ``attempt_however``: a "however / but" continuation that asserts something in the other languages too (the
+#   English form is part of HEDGE_VETO): "Sin embargo, el autor fue ...", "Cependant, la date est ...",
+#   "Allerdings war der Sieger ...", "Однако победителем был ...". A negated verb ("no es", "n'est pas", "ist nicht",
+#   "не был") is a caveat, not a candidate.
+# * ``attempt_fact_en``: after the opener, a clause that asserts a fact in the answer's own voice (a finite verb,
+#   no negation, not about the sources / the data / the question, not reported speech): "The tour's overall gross
+#   revenue was $345.7 million", "Talbot is credited with inventing the calotype". Clauses that report what the
+#   sources say ("The sources mention that ..."), negate ("... is not specified") or talk about the answer
+#   ("Without more information, it is not possible to ...") leave the opener an abstention.
+ATTEMPT_VETOES: tuple[Rule, ...] = (
+    Rule("attempt_however_es", r"(?:^|[^\p{L}])(?:sin\s+embargo|no\s+obstante|pero)\s*,?\s+(?:[^\s.,;n][^\s.,;]*\s+|n[^\s.,;o][^\s.,;]*\s+"
+                               r"|no[^\s.,;]+\s+){1,8}?(?:es|fue|era|son|fueron|ser[ií]a)\s+[^\s.,;n]", "es"),
+    Rule("attempt_however_fr", r"(?:^|[^\p{L}])(?:cependant|toutefois|n[ée]anmoins|mais)\s*,?\s+(?:[^\s.,;n][^\s.,;]*\s+|n[^\s.,;e'’][^\s.,;]*\s+"
+                               r"|ne[^\s.,;]+\s+){1,8}?(?:est|était|a\s+été|sont|étaient|serait)\s+[^\s.,;p]", "fr"),
+    Rule("attempt_however_de", r"(?:^|[^\p{L}])(?:allerdings|jedoch|aber)\s*,?\s+(?:\S+\s+){0,8}?(?:ist|war|sind|waren|w[äa]re)\s+"
+                               r"(?:[^\s.,;nk]|n[^i\s]|k[^e\s])", "de"),
+    Rule("attempt_however_ru", r"(?:^|[^\p{L}])(?:однако|но)\s*,?\s+(?:[^\s.,;н]\S*\s+|н[^\sе]\S*\s+|не\S+\s+){0,8}?"
+                               r"(?:был[аио]?|являл(?:ся|ась|ось)|является|являются|это)\s+[^\s.,;н]", "ru"),
+    # a candidate named and then doubted: "..., but it's not clear if this is where she obtained her degree"
+    Rule("attempt_candidate_en", r"(?:not\s+clear|unclear|uncertain)\s+(?:if|whether)\s+(?:this|that|it|these|they|he|she)\s+"
+                                 r"(?:is|was|are|were)\b"),
+    Rule("attempt_fact_en", ""),  # computed per clause by _own_voice_fact (see below)
+)
+# The openers these vetoes apply to: the "no information" / "cannot answer" family, not refusals or "no comment".
+NO_INFO_OPENERS = frozenset({"no_information_en", "cannot_answer_en", "cannot_determine_en", "idk_en",
+                             "idk_es", "idk_fr", "idk_de", "idk_ru"})
+
+_ABBREV = (r"\b((?-i:[A-Z])|dr|mr|mrs|ms|st|jr|sr|vs|no|inc|ltd|co|mt|prof|gen|gov|sen|rep|col|lt|sgt|rev|fr|ed|vol|ch|pp|"
+           r"u\.s|u\.k|e\.g|i\.e|etc)\.(\s)")
+_SENTENCE_END = r"([.!?])\s+([\"“'(]?(?-i:[A-Z]))"
+_CLAUSE_SPLIT = r";\s+|,\s+(?:but|while|whereas|although|though|and\s+(?:it|they|the\s+sources?))\s+"
+# A clause about the sources, the data, the question or the answer itself, or first-person / impersonal meta-talk.
+_META = (r"^[\W_]*(?:(?:however|while|although|but|and|additionally|also|moreover|furthermore|unfortunately|"
+         r"instead|overall|in\s+summary|in\s+conclusion|therefore|thus)\s*,?\s*)*"
+         r"(?:(?:the|these|this|that|such|its|their|any|some|other|one|several|various)\s+)?(?:[\w'’-]+\s+){0,4}?"
+         r"(?:sources?|data|information|results?|documents?|context|materials?|articles?|query|question|search|"
+         r"references?|mentions?|details|records?|pages?|snippets?|evidence|answer|texts?|content|excerpts?|passages?)\b|"
+         r"^[\W_]*(?:without|i\b|we\b|it(?:['’]s|\s+is|\s+was)\s+(?:not|unclear|impossible|possible|difficult|likely|"
+         r"unlikely|important|worth)|there\s+(?:is|are|was|were)\b|to\s+(?:answer|determine|find)|further|more\s+research|"
+         r"you\s+(?:may|might|could|should|can))")
+_NEGATED = r"\b(?:not|no|never|neither|nor|none|nothing|without|cannot|unclear|unknown|unspecified|unavailable)\b|n['’]t\b"
+_REPORTED = (r"\b(?:mention(?:s|ed)?|indicates?|indicated|states\s+that|stated|says|said\s+to|according|reported|"
+             r"describ(?:es|ed)|refers|referred|noted|suggests?|suggested|listed|provides?|provided|contains?|"
+             r"included|includes|cites?|cited|implies|typically|usually|generally|may|might|could|would|seems?|"
+             r"appears?)\b")
+_FINITE = r"\b(?:is|was|were|are|has|had|took|won|became|made|held|\w{3,}ed)\b"
+
+
+def _own_voice_fact(texts: pa.Array) -> pa.Array:
+    """True where a clause after the first sentence asserts a fact in the answer's own voice (see ATTEMPT_VETOES).
+
+    Vectorised: protect abbreviations, mark sentence ends, split into sentences and clauses as Arrow list arrays,
+    classify every clause with RE2 over the flattened column, and fold back to rows by parent index.
+    """
+    n = len(texts)
+    if n == 0:
+        return pa.array([], pa.bool_())
+    protected = pc.replace_substring_regex(texts, _ABBREV, "\\1\x1f\\2")
+    marked = pc.replace_substring_regex(protected, _SENTENCE_END, "\\1\x1e\\2")
+    sentences = pc.split_pattern(marked, "\x1e")
+    s_flat = pc.list_flatten(sentences)
+    s_parent = pc.list_parent_indices(sentences).to_numpy()
+    offsets = sentences.offsets.to_numpy()[:-1]
+    first = np.arange(len(s_flat)) == offsets[s_parent]  # the opener's own sentence is not a continuation
+    clauses = pc.split_pattern_regex(s_flat, _CLAUSE_SPLIT)
+    c_flat = pc.list_flatten(clauses)
+    c_parent = s_parent[pc.list_parent_indices(clauses).to_numpy()]
+    c_first = first[pc.list_parent_indices(clauses).to_numpy()]
+    c_flat = pc.utf8_trim_whitespace(pc.replace_substring(c_flat, "\x1f", "."))
+    fact = pc.and_(pc.match_substring_regex(c_flat, _FINITE, ignore_case=True),
+                   pc.invert(pc.or_(pc.or_(pc.match_substring_regex(c_flat, _META, ignore_case=True),
+                                           pc.match_substring_regex(c_flat, _NEGATED, ignore_case=True)),
+                                    pc.match_substring_regex(c_flat, _REPORTED, ignore_case=True))))
+    fact = np.asarray(fact.to_numpy(zero_copy_only=False), dtype=bool) & ~c_first
+    return pa.array(np.bincount(c_parent[fact], minlength=n) > 0)
+
+
 class Detector(Protocol):
     """Anything that maps a text column to (abstained?, reason or null). An LLM judge can stand here.
 
@@ -182,12 +264,19 @@ class RuleDetector:
     name = "rules"
 
     def __init__(self, rules: Iterable[Rule] = RULES, *, veto: str | None = HEDGE_VETO,
-                 count_format_failures: bool = False) -> None:
+                 attempt_vetoes: bool = True, count_format_failures: bool = False) -> None:
         self.rules = tuple(rules)
         self.veto = veto
+        self.attempt_vetoes = attempt_vetoes
         self.count_format_failures = count_format_failures
 
     def __call__(self, texts: pa.Array) -> tuple[pa.Array, pa.Array]:
+        hit, reason, _ = self.decide(texts)
+        return hit, reason
+
+    def decide(self, texts: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
+        """(hit, reason, veto): ``veto`` names the rule that cancelled an abstention opener (``veto:hedge`` or
+        ``veto:attempt_<...>``), null elsewhere; the vetoed rows are answers (reason null)."""
         texts = _as_array(texts)
         filled = pc.fill_null(texts, "")
         # Every rule is anchored at the start or in the first sentence: look at the opening only (bounded work
@@ -197,15 +286,33 @@ class RuleDetector:
         for rule in reversed(self.rules):  # first rule wins: apply in reverse so earlier ones overwrite
             hit = pc.match_substring_regex(opening, rule.pattern, ignore_case=True)
             reason = pc.if_else(hit, pa.scalar(f"detector:{rule.name}"), reason)
-        if self.veto:
-            vetoed = pc.match_substring_regex(filled, self.veto, ignore_case=True)
-            reason = pc.if_else(vetoed, pa.nulls(len(texts), pa.string()), reason)
+        veto = pa.nulls(len(texts), pa.string())
+        if self.attempt_vetoes:
+            # only the rows that opened with "no information" are read again (usually few)
+            no_info = pc.fill_null(pc.is_in(reason, pa.array([f"detector:{r}" for r in NO_INFO_OPENERS])), False)
+            idx = pc.indices_nonzero(no_info)
+            sub = pc.take(filled, idx)
+            sub_veto = pa.nulls(len(sub), pa.string())
+            for rule in reversed(ATTEMPT_VETOES):
+                if rule.name == "attempt_fact_en":
+                    hit = _own_voice_fact(sub)
+                else:
+                    hit = pc.match_substring_regex(sub, rule.pattern, ignore_case=True)
+                sub_veto = pc.if_else(hit, pa.scalar(f"veto:{rule.name}"), sub_veto)
+            if len(idx):  # scatter back: row idx[k] gets sub_veto[k]
+                veto = pc.take(sub_veto, pa.array(np.maximum(np.cumsum(no_info.to_numpy(zero_copy_only=False)) - 1, 0)))
+                veto = pc.if_else(no_info, veto, pa.nulls(len(texts), pa.string()))
+        if self.veto:  # the hedge veto applies to every rule
+            hedged = pc.match_substring_regex(filled, self.veto, ignore_case=True)
+            veto = pc.if_else(pc.and_(hedged, pc.is_valid(reason)), pa.scalar("veto:hedge"), veto)
+        reason = pc.if_else(pc.is_valid(veto), pa.nulls(len(texts), pa.string()), reason)
         empty = format_failures(texts)
         reason = pc.if_else(empty, pa.scalar(FORMAT_EMPTY), reason)
+        veto = pc.if_else(empty, pa.nulls(len(texts), pa.string()), veto)
         hit = pc.is_valid(reason)
         if not self.count_format_failures:
             hit = pc.and_(hit, pc.invert(empty))
-        return hit, reason
+        return hit, reason, veto
 
 
 class FunctionDetector:

@@ -5,10 +5,12 @@ Each labelled set is read directly from its published files (a small loader for 
 * ``simpleqa_tavily/<config>``: SimpleQA grades A/B/C from the simple-evals grader; positive = ``grade == "C"``
   (NOT_ATTEMPTED), text = ``predicted``.
 * ``simple_evals_ru/simpleqa``: simple-evals' ``judge_pred``; positive = ``not_attempted``, text = ``answer``.
-* ``truthfulqa_multi/en``: human labels of ``judge/manual_review/evaluated/en.csv``; positive = informativeness
-  ``no`` (an abstention such as "I have no comment." is truthful but not informative), text = ``model_answer``.
-  Not every uninformative answer is an abstention (an evasive or off-topic answer is uninformative too), so this
-  set's recall is a lower bound on the detector's recall of abstentions.
+* ``truthfulqa_multi/en``: human labels of ``judge/manual_review/evaluated/en.csv``, text = ``model_answer``. Two
+  readings: ``[truthful+uninformative]`` (the issue's definition: an abstention such as "I have no comment." is
+  truthful but not informative; positive = truthfulness ``yes`` and informativeness ``no``) and
+  ``[informative=no]`` (every uninformative answer). Not every such answer is an abstention (an evasive or
+  off-topic answer is uninformative too; an untruthful one is not an abstention at all), so recall on either is a
+  lower bound on the detector's recall of abstentions.
 
 SimpleQA's grader counts an empty answer as NOT_ATTEMPTED, so on the SimpleQA sets a format failure counts as a
 predicted abstention (``count_format_failures``); on TruthfulQA it does not. Both numbers are reported.
@@ -77,10 +79,16 @@ def _truthfulqa(root: Path) -> Iterator[LabelledSet]:
         return
     with f.open(encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh))
+    texts = pa.array([r.get("model_answer") for r in rows], pa.string())
+    label = lambda r, k: (r.get(k) or "").strip().lower()  # noqa: E731
+    # The issue's definition: an abstention ("I have no comment.") is truthful but not informative.
+    name = "truthfulqa_multi/en[truthful+uninformative]"
+    yield LabelledSet(name, texts, pa.array([label(r, "truthfulness") == "yes" and label(r, "informativeness") == "no"
+                                             for r in rows]), False, name in TUNED_ON)
+    # The looser reading (every uninformative answer, truthful or not), kept for comparison.
     name = "truthfulqa_multi/en[informative=no]"
-    yield LabelledSet(name, pa.array([r.get("model_answer") for r in rows], pa.string()),
-                      pa.array([(r.get("informativeness") or "").strip().lower() == "no" for r in rows]),
-                      False, name in TUNED_ON)
+    yield LabelledSet(name, texts, pa.array([label(r, "informativeness") == "no" for r in rows]), False,
+                      name in TUNED_ON)
 
 
 LOADERS: tuple[Callable[[Path], Iterator[LabelledSet]], ...] = (_simpleqa_tavily, _simple_evals_ru, _truthfulqa)
