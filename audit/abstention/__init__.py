@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Iterable, Protocol, Sequence
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -194,12 +195,39 @@ class RuleDetector:
         # per row however long the answer; a 'first sentence' longer than this is not one).
         opening = pc.utf8_slice_codeunits(filled, 0, OPENING_CHARS)
         reason = pa.nulls(len(texts), pa.string())
-        for rule in reversed(self.rules):  # first rule wins: apply in reverse so earlier ones overwrite
-            hit = pc.match_substring_regex(opening, rule.pattern, ignore_case=True)
-            reason = pc.if_else(hit, pa.scalar(f"detector:{rule.name}"), reason)
-        if self.veto:
-            vetoed = pc.match_substring_regex(filled, self.veto, ignore_case=True)
-            reason = pc.if_else(vetoed, pa.nulls(len(texts), pa.string()), reason)
+        # One pass of all the rules as a single alternation (RE2 runs it as one automaton) finds the few rows any
+        # rule matches; the ordered rules and the veto then run on those rows only. Same result, ~7x less work
+        # on a column where most rows are answers.
+        cand = None
+        if self.rules:
+            try:
+                cand = pc.match_substring_regex(opening, "|".join(f"(?:{r.pattern})" for r in self.rules),
+                                                ignore_case=True)
+            except pa.ArrowInvalid:  # patterns that do not combine (e.g. a repeated group name): rule by rule
+                cand = None
+        if cand is not None:
+            idx = pc.indices_nonzero(cand)
+            if len(idx):
+                sub_open, sub_filled = opening.take(idx), filled.take(idx)
+                sub = pa.nulls(len(idx), pa.string())
+                for rule in reversed(self.rules):
+                    hit = pc.match_substring_regex(sub_open, rule.pattern, ignore_case=True)
+                    sub = pc.if_else(hit, pa.scalar(f"detector:{rule.name}"), sub)
+                if self.veto:
+                    vetoed = pc.match_substring_regex(sub_filled, self.veto, ignore_case=True)
+                    sub = pc.if_else(vetoed, pa.nulls(len(idx), pa.string()), sub)
+                # scatter back: position -> index in ``sub`` (or null where no rule matched)
+                where = np.full(len(texts), -1, dtype=np.int64)
+                where[idx.to_numpy()] = np.arange(len(idx))
+                pos = pa.array(where, mask=where < 0)
+                reason = sub.take(pos)
+        else:
+            for rule in reversed(self.rules):  # first rule wins: apply in reverse so earlier ones overwrite
+                hit = pc.match_substring_regex(opening, rule.pattern, ignore_case=True)
+                reason = pc.if_else(hit, pa.scalar(f"detector:{rule.name}"), reason)
+            if self.veto:
+                vetoed = pc.match_substring_regex(filled, self.veto, ignore_case=True)
+                reason = pc.if_else(vetoed, pa.nulls(len(texts), pa.string()), reason)
         empty = format_failures(texts)
         reason = pc.if_else(empty, pa.scalar(FORMAT_EMPTY), reason)
         hit = pc.is_valid(reason)
