@@ -9,6 +9,7 @@ unchanged are skipped; staged shards left by a crashed run are reused; a lock fi
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -61,7 +62,8 @@ def stage_shard(shard: Shard, staging: str, known: str | None = None) -> dict:
     dest = Path(staging) / "ingest" / fp
     if shard_meta(dest) is not None:
         return {**out, "status": "staged", "dir": str(dest), "reused": True}
-    result = read_target(shard.path, shard.ctx)
+    ctx = dataclasses.replace(shard.ctx, hashes={shard.path: unit_sha})  # provenance reuses the unit's hash
+    result = read_target(shard.path, ctx)
     write_shard(dest, result.batches, {"key": shard.key, "unrecognised": result.unrecognised})
     return {**out, "status": "staged", "dir": str(dest), "reused": False}
 
