@@ -12,7 +12,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-# Groups per chunk: bounds memory at CHUNK * n_boot * 3 int64s (~24 MB at 1,000 draws).
+# Groups per chunk: bounds memory at CHUNK * n_boot * (2 + thresholds) numbers (~56 MB at 1,000 draws, 5 thresholds).
 _CHUNK = 1000
 
 
@@ -32,17 +32,21 @@ def bootstrap_score_ci(c: np.ndarray, w: np.ndarray, a: np.ndarray, penalties: n
         return lo, hi
     rng = np.random.default_rng(seed)
     q = [(1 - level) / 2, 1 - (1 - level) / 2]
+    pens = np.asarray(penalties, dtype=float)
     for start in range(0, G, _CHUNK):
         sl = slice(start, min(G, start + _CHUNK))
         nn = n[sl]
         safe = np.maximum(nn, 1)
-        p = np.stack([c[sl] / safe, w[sl] / safe, a[sl] / safe], axis=1)
-        p[nn == 0] = [0.0, 0.0, 1.0]
-        draws = rng.multinomial(nn[:, None], p[:, None, :], size=(len(nn), n_boot))  # (g, B, 3)
-        cc, ww = draws[..., 0], draws[..., 1]
-        for j, pen in enumerate(penalties):
-            s = (cc - pen * ww) / safe[:, None]
-            lo[sl, j], hi[sl, j] = np.quantile(s, q, axis=1)
+        # A multinomial (correct, wrong, abstained) draw as two binomials (same distribution, ~2x cheaper than
+        # numpy's multinomial with per-group probabilities): correct ~ Bin(n, p_c), wrong ~ Bin(n - correct,
+        # p_w / (1 - p_c)).
+        p_c = c[sl] / safe
+        rest = 1.0 - p_c
+        p_w = np.divide(w[sl] / safe, rest, out=np.zeros(len(nn)), where=rest > 0).clip(0.0, 1.0)
+        cc = rng.binomial(nn[:, None], p_c[:, None], size=(len(nn), n_boot))  # (g, B)
+        ww = rng.binomial(nn[:, None] - cc, p_w[:, None])
+        s = (cc[:, None, :] - pens[None, :, None] * ww[:, None, :]) / safe[:, None, None]  # (g, T, B)
+        lo[sl], hi[sl] = np.quantile(s, q, axis=2)  # one quantile call for every penalty
     return lo, hi
 
 

@@ -12,7 +12,7 @@ import uuid
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import duckdb
 import pyarrow as pa
@@ -116,36 +116,68 @@ class CatalogWriter:
 
     def load(self, batch: SourceBatch, run_id: str | None = None) -> None:
         """Replace everything ``batch.provenance.source_id`` loaded before with this batch, atomically."""
-        batch.check_reconciled()
-        p = batch.provenance
-        responses = _with_run(batch.responses, RESPONSE_SCHEMA, run_id)
-        quarantine = _with_run(batch.quarantine, QUARANTINE_SCHEMA, run_id)
+        self.load_many([batch], run_id)
+
+    def load_many(self, batches: Sequence[SourceBatch], run_id: str | None = None) -> None:
+        """``load`` for several sources in ONE transaction and one INSERT per table (all or none of them).
+
+        Per-source transactions cost a commit (and often a checkpoint) each: ~3.5x slower than one INSERT of the
+        concatenated Arrow tables. Each source's old rows are still replaced, so a re-run never duplicates; a
+        crash leaves every source of the group as it was. The caller bounds the group's size (memory)."""
+        batches = list(batches)
+        if not batches:
+            return
+        ids = [b.provenance.source_id for b in batches]
+        if len(set(ids)) != len(ids):  # the same source twice: later batches replace earlier ones, in order
+            for b in batches:
+                self.load_many([b], run_id)
+            return
+        for b in batches:
+            b.check_reconciled()
+        responses = _concat([b.responses for b in batches], RESPONSE_SCHEMA)
+        quarantine = _concat([b.quarantine for b in batches], QUARANTINE_SCHEMA)
+        validation = [b.validation for b in batches if b.validation is not None]
+        now = _now()
+        sources = pa.table({
+            "source_id": pa.array(ids, pa.string()),
+            "format": pa.array([b.provenance.format for b in batches], pa.string()),
+            "uri": pa.array([b.provenance.uri for b in batches], pa.string()),
+            "revision": pa.array([b.provenance.revision for b in batches], pa.string()),
+            "sha256": pa.array([b.provenance.sha256 for b in batches], pa.string()),
+            "license": pa.array([b.provenance.license for b in batches], pa.string()),
+            "n_read": pa.array([b.provenance.n_read for b in batches], pa.int64()),
+            "n_accepted": pa.array([b.responses.num_rows for b in batches], pa.int64()),
+            "n_quarantined": pa.array([b.quarantine.num_rows for b in batches], pa.int64()),
+        })
         con = self.con
+        con.register("_batch_ids", pa.table({"source_id": pa.array(ids, pa.string())}))
+        con.register("_batch_responses", responses)
+        con.register("_batch_quarantine", quarantine)
+        con.register("_batch_sources", sources)
         con.execute("BEGIN")
         try:
             for table in ("responses", "quarantine", "sources"):
-                con.execute(f"DELETE FROM {table} WHERE source_id = ?", [p.source_id])
-            con.register("_batch_responses", responses)
-            con.register("_batch_quarantine", quarantine)
-            con.execute("INSERT INTO responses SELECT * FROM _batch_responses")
-            con.execute("INSERT INTO quarantine SELECT * FROM _batch_quarantine")
-            if batch.validation is not None:  # Great Expectations results (migration 050, audit/validation.py)
-                con.execute("DELETE FROM validation_results WHERE source_id = ?", [p.source_id])
-                con.register("_batch_validation", _with_run(batch.validation, batch.validation.schema, run_id))
+                con.execute(f"DELETE FROM {table} WHERE source_id IN (SELECT source_id FROM _batch_ids)")
+            # the run id is a constant: set in SQL, not materialised per row in Python
+            con.execute("INSERT INTO responses SELECT * REPLACE (?::VARCHAR AS ingest_run_id) FROM _batch_responses",
+                        [run_id])
+            con.execute("INSERT INTO quarantine SELECT * REPLACE (?::VARCHAR AS ingest_run_id) FROM _batch_quarantine",
+                        [run_id])
+            if validation:  # Great Expectations results (migration 050, audit/validation.py)
+                vids = [b.provenance.source_id for b in batches if b.validation is not None]
+                con.execute("DELETE FROM validation_results WHERE source_id IN (SELECT unnest(?))", [vids])
+                vt = pa.concat_tables(validation, promote_options="permissive")
+                con.register("_batch_validation", _with_run(vt, vt.schema, run_id))
                 con.execute("INSERT INTO validation_results BY NAME SELECT * FROM _batch_validation")
                 con.unregister("_batch_validation")
-            con.execute(
-                "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [p.source_id, p.format, p.uri, p.revision, p.sha256, p.license, p.n_read,
-                 batch.responses.num_rows, batch.quarantine.num_rows, run_id, _now()],
-            )
+            con.execute("INSERT INTO sources SELECT *, ?::VARCHAR, ?::TIMESTAMP FROM _batch_sources", [run_id, now])
             con.execute("COMMIT")
         except Exception:
             con.execute("ROLLBACK")
             raise
         finally:
-            con.unregister("_batch_responses")
-            con.unregister("_batch_quarantine")
+            for name in ("_batch_ids", "_batch_responses", "_batch_quarantine", "_batch_sources"):
+                con.unregister(name)
 
     def record_failure(self, target: str, reason: str, run_id: str | None = None) -> None:
         self.con.execute("INSERT INTO source_failures VALUES (?, ?, ?, ?)", [target, reason, run_id, _now()])
@@ -197,4 +229,9 @@ class CatalogWriter:
 def _with_run(table: pa.Table, schema: pa.Schema, run_id: str | None) -> pa.Table:
     table = table.cast(schema)
     i = schema.get_field_index("ingest_run_id")
-    return table.set_column(i, schema.field(i), pa.array([run_id] * table.num_rows, pa.string()))
+    return table.set_column(i, schema.field(i), pa.repeat(pa.scalar(run_id, pa.string()), table.num_rows))
+
+
+def _concat(tables: list[pa.Table], schema: pa.Schema) -> pa.Table:
+    """The tables as one (zero-copy: chunks are kept), in the catalog's column order and types."""
+    return pa.concat_tables([t.cast(schema) for t in tables])

@@ -9,6 +9,7 @@ unchanged are skipped; staged shards left by a crashed run are reused; a lock fi
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -61,7 +62,8 @@ def stage_shard(shard: Shard, staging: str, known: str | None = None) -> dict:
     dest = Path(staging) / "ingest" / fp
     if shard_meta(dest) is not None:
         return {**out, "status": "staged", "dir": str(dest), "reused": True}
-    result = read_target(shard.path, shard.ctx)
+    ctx = dataclasses.replace(shard.ctx, hashes={shard.path: unit_sha})  # provenance reuses the unit's hash
+    result = read_target(shard.path, ctx)
     write_shard(dest, result.batches, {"key": shard.key, "unrecognised": result.unrecognised})
     return {**out, "status": "staged", "dir": str(dest), "reused": False}
 
@@ -86,12 +88,17 @@ def _lit(path: str | Path) -> str:
 
 
 # -- tasks called inline, in the flow's process: the single writer ---------------------------------------------
+# Staged units are loaded in groups of about this many records, one transaction per group: far fewer commits than
+# one per source, while the writer never holds more than one group in memory.
+LOAD_GROUP_ROWS = 1_000_000
+
+
 @task(cache_policy=NONE)
 def load_staged(db: str, shards: list[dict], failures: list[tuple[str, str]], unrecognised: list[tuple[str, str]],
                 cleared: list[str], run_id: str, staging: str, planned_targets: list[str] | None = None,
                 planned_units: list[str] | None = None) -> dict:
-    """Load every staged shard (one transaction per source, then the unit's record), record what could not be
-    read, and refresh the dimension tables."""
+    """Load every staged shard (in groups of ~LOAD_GROUP_ROWS records, one transaction per group, then each
+    unit's record), record what could not be read, and refresh the dimension tables."""
     loaded = [s for s in sorted(shards, key=lambda s: s["key"]) if s["status"] == "staged"]
     summary = {"sources": 0, "read": 0, "accepted": 0, "quarantined": 0, "unrecognised": len(unrecognised),
                "failed": len(failures), "units_read": len(loaded),
@@ -99,18 +106,32 @@ def load_staged(db: str, shards: list[dict], failures: list[tuple[str, str]], un
                "sources_unchanged": sum(s.get("n_sources", 0) for s in shards if s["status"] == "unchanged"),
                "staged_reused": sum(bool(s.get("reused")) for s in loaded)}
     with CatalogWriter(db) as w:
+        group: list[tuple[int, dict, list]] = []
+
+        def flush() -> None:
+            # one transaction for the group's sources (catalog/writer.py load_many), then each unit's record
+            w.load_many([b for _, _, bs in group for b in bs], run_id)
+            for i, s, batches in group:
+                record_unit(w, unit_key=s["key"], target=s["target"], path=s["path"], adapter=s["adapter"],
+                            sha256=s["sha256"], fingerprint=s["fingerprint"],
+                            source_ids=[b.provenance.source_id for b in batches], run_id=run_id)
+                print(f"loaded unit {i}/{len(loaded)}: {s['key']}", flush=True)
+            group.clear()
+
+        rows = 0
         for i, s in enumerate(loaded, 1):
             batches = read_shard(Path(s["dir"]))
             for b in batches:
-                w.load(b, run_id)
                 summary["sources"] += 1
                 summary["read"] += b.provenance.n_read
                 summary["accepted"] += b.responses.num_rows
                 summary["quarantined"] += b.quarantine.num_rows
-            record_unit(w, unit_key=s["key"], target=s["target"], path=s["path"], adapter=s["adapter"],
-                        sha256=s["sha256"], fingerprint=s["fingerprint"],
-                        source_ids=[b.provenance.source_id for b in batches], run_id=run_id)
-            print(f"loaded unit {i}/{len(loaded)}: {s['key']}", flush=True)
+                rows += b.provenance.n_read
+            group.append((i, s, batches))
+            if rows >= LOAD_GROUP_ROWS:  # bounds memory: a group is loaded and dropped before the next is read
+                flush()
+                rows = 0
+        flush()
         # Units whose files are gone from a target read in full this time: their sources go too.
         summary["sources_removed"] = len(prune_units(w, planned_targets or [], planned_units or []))
         # A re-run replaces what earlier runs said about the same inputs.

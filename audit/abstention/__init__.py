@@ -258,6 +258,13 @@ def format_failures(texts: pa.Array) -> pa.Array:
     return pc.fill_null(blank, True)
 
 
+def _scatter(values: pa.Array, idx: pa.Array, n: int) -> pa.Array:
+    """A length-``n`` array holding ``values[k]`` at row ``idx[k]`` and null elsewhere."""
+    where = np.full(n, -1, dtype=np.int64)
+    where[idx.to_numpy()] = np.arange(len(idx))
+    return values.take(pa.array(where, mask=where < 0))
+
+
 class RuleDetector:
     """The model-free detector: ordered rules, first match wins; a hedge veto cancels abstention rules."""
 
@@ -283,9 +290,29 @@ class RuleDetector:
         # per row however long the answer; a 'first sentence' longer than this is not one).
         opening = pc.utf8_slice_codeunits(filled, 0, OPENING_CHARS)
         reason = pa.nulls(len(texts), pa.string())
-        for rule in reversed(self.rules):  # first rule wins: apply in reverse so earlier ones overwrite
-            hit = pc.match_substring_regex(opening, rule.pattern, ignore_case=True)
-            reason = pc.if_else(hit, pa.scalar(f"detector:{rule.name}"), reason)
+        # One pass of all the rules as a single alternation (RE2 runs it as one automaton) finds the few rows any
+        # rule matches; the ordered rules then run on those rows only. Same result, far less work on a column where
+        # most rows are answers.
+        cand = None
+        if self.rules:
+            try:
+                cand = pc.match_substring_regex(opening, "|".join(f"(?:{r.pattern})" for r in self.rules),
+                                                ignore_case=True)
+            except pa.ArrowInvalid:  # patterns that do not combine (e.g. a repeated group name): rule by rule
+                cand = None
+        if cand is not None:
+            idx = pc.indices_nonzero(cand)
+            if len(idx):
+                sub_open = opening.take(idx)
+                sub = pa.nulls(len(idx), pa.string())
+                for rule in reversed(self.rules):  # first rule wins: apply in reverse so earlier ones overwrite
+                    hit = pc.match_substring_regex(sub_open, rule.pattern, ignore_case=True)
+                    sub = pc.if_else(hit, pa.scalar(f"detector:{rule.name}"), sub)
+                reason = _scatter(sub, idx, len(texts))
+        else:
+            for rule in reversed(self.rules):
+                hit = pc.match_substring_regex(opening, rule.pattern, ignore_case=True)
+                reason = pc.if_else(hit, pa.scalar(f"detector:{rule.name}"), reason)
         veto = pa.nulls(len(texts), pa.string())
         if self.attempt_vetoes:
             # only the rows that opened with "no information" are read again (usually few)
@@ -299,12 +326,14 @@ class RuleDetector:
                 else:
                     hit = pc.match_substring_regex(sub, rule.pattern, ignore_case=True)
                 sub_veto = pc.if_else(hit, pa.scalar(f"veto:{rule.name}"), sub_veto)
-            if len(idx):  # scatter back: row idx[k] gets sub_veto[k]
-                veto = pc.take(sub_veto, pa.array(np.maximum(np.cumsum(no_info.to_numpy(zero_copy_only=False)) - 1, 0)))
-                veto = pc.if_else(no_info, veto, pa.nulls(len(texts), pa.string()))
-        if self.veto:  # the hedge veto applies to every rule
-            hedged = pc.match_substring_regex(filled, self.veto, ignore_case=True)
-            veto = pc.if_else(pc.and_(hedged, pc.is_valid(reason)), pa.scalar("veto:hedge"), veto)
+            if len(idx):
+                veto = _scatter(sub_veto, idx, len(texts))
+        if self.veto:  # the hedge veto applies to every rule (read only where a rule matched)
+            matched = pc.indices_nonzero(pc.is_valid(reason))
+            if len(matched):
+                hedged = pc.match_substring_regex(filled.take(matched), self.veto, ignore_case=True)
+                hedged = pc.if_else(hedged, pa.scalar("veto:hedge"), pa.nulls(len(matched), pa.string()))
+                veto = pc.coalesce(_scatter(hedged, matched, len(texts)), veto)
         reason = pc.if_else(pc.is_valid(veto), pa.nulls(len(texts), pa.string()), reason)
         empty = format_failures(texts)
         reason = pc.if_else(empty, pa.scalar(FORMAT_EMPTY), reason)

@@ -40,6 +40,9 @@ class ReadContext:
     revision: str | None = None
     license: str | None = None
     source_name: str | None = None  # manifest name, when the root is a manifest source
+    # sha256 already computed by the caller for these paths (the flow fingerprints a unit just before reading
+    # it): provenance reuses it instead of hashing the file a second time.
+    hashes: dict[str, str] | None = field(default=None, repr=False, compare=False)
 
     def source_id(self, adapter: str, path: Path) -> str:
         base = self.source_name or self.root.name
@@ -56,7 +59,7 @@ class ReadContext:
             source_id=source_id or self.source_id(adapter, path),
             format=adapter,
             uri=uri,
-            sha256=sha256_of(path),
+            sha256=(self.hashes or {}).get(str(path)) or sha256_of(path),
             revision=self.revision,
             license=self.license,
         )
