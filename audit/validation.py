@@ -19,6 +19,7 @@ nothing impossible, one row per key): results only; a score row is derived data,
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import warnings
 from dataclasses import dataclass
@@ -102,6 +103,9 @@ class _GX:
             import great_expectations as gx
             from great_expectations.data_context.types.base import ProgressBarsConfig
         self.gx = gx
+        # GX sets this module's logger to INFO itself and announces its temporary docs folder: noise in a user's
+        # run output (warnings and errors still show).
+        logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
         self.ctx = gx.get_context(mode="ephemeral")
         self.ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
         self.ds = self.ctx.data_sources.add_pandas("bench_audit")
