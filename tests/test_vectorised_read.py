@@ -1,4 +1,5 @@
-"""The vectorised lm-eval reader (pyarrow.json) must give exactly what the per-line reader gives, or step aside."""
+"""The vectorised lm-eval readers (DuckDB read_json, then pyarrow.json) must give exactly what the per-line reader
+gives, or step aside."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 
 from audit.ingest import read_target
+from audit.sources.lm_eval_samples import DUCKDB_NOTE
 from test_hostile_inputs import lm_record, write_lm
 
 
@@ -22,7 +24,7 @@ def _pair(src_dir: Path, tmp: Path) -> tuple[Path, Path]:
 
 def _same(a: Path, b: Path) -> list:
     fast, slow = read_target(a).batches, read_target(b).batches
-    assert [x.notes for x in fast] == [["read vectorised (pyarrow.json)"]] * len(fast)
+    assert [x.notes for x in fast] == [[DUCKDB_NOTE]] * len(fast)
     assert all(x.notes == [] for x in slow)
     for f, s in zip(fast, slow):
         assert f.responses.equals(s.responses), (f.responses.slice(0, 2).to_pylist(), s.responses.slice(0, 2).to_pylist())
@@ -53,7 +55,8 @@ def test_anything_unusual_takes_the_per_line_path(tmp_path):
     d = tmp_path / "org__m"
     f = write_lm(d, [lm_record(0), lm_record("1"), lm_record(2)])  # doc_id changes type between lines
     (b,) = read_target(f).batches
-    assert b.notes == [] and b.responses["sample_id"].to_pylist() == ["0", "1", "2"]
+    # DuckDB checks each value's JSON type per row, so it may read this one (convert() accepts both types)
+    assert b.notes in ([], [DUCKDB_NOTE]) and b.responses["sample_id"].to_pylist() == ["0", "1", "2"]
     f = write_lm(d, [lm_record(0), '{"doc_id": 1, "filtered_resps": ["1"], "exact_match": NaN}'])
     (b,) = read_target(f).batches
     assert b.notes == [] and b.quarantine.num_rows == 1
@@ -70,3 +73,35 @@ def test_metric_shapes_the_projection_could_hide_take_the_per_line_path(tmp_path
     f = write_lm(d, [lm_record(0), lm_record(1, acc=None)])
     (b,) = read_target(f).batches
     assert b.notes == [] and b.quarantine["locator"].to_pylist() == [f"{f.name}:2"]
+
+
+def test_duckdb_loose_conversions_step_aside(tmp_path):
+    """DuckDB would read "1" into a DOUBLE, 1 into a VARCHAR, an object into text, accept a trailing comma or a
+    NaN: none of that may reach the catalog through the DuckDB path (the per-line path, or pyarrow.json where it
+    is equally strict, reads the file and quarantines what it must)."""
+    d = tmp_path / "org__m"
+    for bad, quarantined in [
+        (lm_record(1, exact_match="1"), 0),                        # a string where a number is expected (float("1"))
+        (lm_record(1, response=7), 0),                             # a number where text is expected (coerced)
+        (lm_record(1, response={"text": "42"}), 0),                # an object where text is expected (coerced)
+        ({**lm_record(1), "target": {"a": 1}}, 0),                 # an object as the target (coerced)
+        ({**lm_record(1), "doc": {"question": 5}}, 0),             # a number as the question
+        ({**lm_record(1), "doc": {"question": {"q": "x"}}}, 0),    # an object as the question
+        ({**lm_record(1), "doc": "a string doc"}, 0),              # the doc is not an object
+        (lm_record(1, exact_match=True), 0),                       # a boolean metric (float(True) == 1.0)
+        (lm_record(1.5), 1),                                        # a float id (rejected by the builder)
+        ('{"doc_id": 1, "filtered_resps": ["1"], "exact_match": 1.0,}', 1),           # trailing comma
+        ('{"doc_id": 1, "filtered_resps": ["1"], "exact_match": 1.0, "x": [inf]}', 1),  # not JSON for Python
+        ('{"doc_id": 1, "filtered_resps": ["1"], "exact_match": 1.0, "x": ' + "[" * 2000 + "]" * 2000 + "}", 1),
+        ('null', 1),                                               # DuckDB: a row of nulls
+    ]:
+        f = write_lm(d, [lm_record(0), bad, lm_record(2)])
+        (b,) = read_target(f).batches
+        assert DUCKDB_NOTE not in b.notes, bad
+        assert b.quarantine.num_rows == quarantined, (bad, b.quarantine["reason"].to_pylist())
+        assert b.responses.num_rows + b.quarantine.num_rows == 3
+        # the same file with a trailing blank line is read per line only: the outcome must be identical
+        g = write_lm(tmp_path / "slow" / "org__m", [lm_record(0), bad, lm_record(2)])
+        g.write_bytes(g.read_bytes() + b"\n")
+        (s,) = read_target(g).batches
+        assert b.responses.equals(s.responses) and b.quarantine.equals(s.quarantine), bad

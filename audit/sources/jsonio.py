@@ -102,6 +102,57 @@ def read_jsonl_arrow(path: Path, project: Callable[[pa.Schema], pa.Schema | None
     return table, size
 
 
+# What DuckDB's JSON reader accepts and Python's json module refuses (or reads differently): trailing commas,
+# NaN/Infinity/inf literals in any spelling, integers longer than Python converts (4,300 digits), a NUL escape.
+# Matched on raw bytes, so also inside strings: a false match only costs the fast path, never a wrong row.
+_DUCKDB_LENIENT = re.compile(rb",\s*[\]}]|[:,\[]\s*[-+]?(?i:nan|inf(?:inity)?)\s*[,\]}]|[0-9]{4000}|\\u0000")
+# A line with this many [ or { may nest deeper than Python's json recursion allows (it quarantines such a line;
+# DuckDB reads it): such files take the other paths.
+_MAX_OPENERS_PER_LINE = 400
+
+
+def read_jsonl_duckdb(path: Path, sql: str, reject: re.Pattern[bytes] | None = None,
+                      memory_limit: str = "2GB") -> pa.Table | None:
+    """``sql`` (which reads the file as ``read_json(?, ...)``) run by an in-process DuckDB, as Arrow, or None.
+
+    None whenever the file is not byte-for-byte clean by the same tests as ``read_jsonl_arrow`` (blank lines,
+    non-UTF-8, ``reject``), or holds anything DuckDB parses more leniently than Python's json (see
+    ``_DUCKDB_LENIENT``, very deep nesting), or DuckDB fails, or the result does not have one row per line. The
+    caller must still check every value's JSON type itself (DuckDB converts loosely into typed columns, so read
+    ambiguous fields as JSON and test ``json_type``).
+    """
+    import duckdb
+
+    try:
+        with path.open("rb") as fh:
+            data = fh.read()
+        if not data or b"\n\n" in data or data.startswith(b"\n") or data.startswith(b"\xef\xbb\xbf"):
+            return None
+        n_lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+        if reject is not None and b"null" in data and reject.search(data):
+            return None
+        if _DUCKDB_LENIENT.search(data):
+            return None
+        data.decode("utf-8")
+        a = np.frombuffer(data, dtype=np.uint8)
+        openers = np.flatnonzero((a == ord("[")) | (a == ord("{")))
+        if len(openers) >= _MAX_OPENERS_PER_LINE:
+            per_line = np.bincount(np.searchsorted(np.flatnonzero(a == ord("\n")), openers))
+            if per_line.max() >= _MAX_OPENERS_PER_LINE:
+                return None
+        del a, openers, data
+        con = duckdb.connect(config={"memory_limit": memory_limit})
+        try:
+            table = con.sql(sql, params=[str(path)]).to_arrow_table()
+        finally:
+            con.close()
+        if table.num_rows != n_lines:
+            return None
+    except (duckdb.Error, UnicodeDecodeError, OSError, MemoryError):
+        return None
+    return table
+
+
 def line_locators(label: str, n: int) -> pa.Array:
     """``label:1`` ... ``label:n``, built vectorised."""
     nums = pc.cast(pa.array(np.arange(1, n + 1, dtype=np.int64)), pa.string())
