@@ -150,7 +150,7 @@ def phase_ingest(root: Path, work: Path) -> dict:
 
     con = duckdb.connect(str(db), read_only=True)
     counts = dict(con.sql("SELECT outcome, count(*) FROM responses GROUP BY 1").fetchall())
-    vectorised = sum(any(n.startswith("read vectorised") for n in b.notes) for b in res.batches)
+    vectorised = sum("read vectorised (pyarrow.json)" in b.notes for b in res.batches)
     con.close()
     return {"rows": res.n_read, "accepted": sum(b.responses.num_rows for b in res.batches),
             "quarantined": sum(b.quarantine.num_rows for b in res.batches),

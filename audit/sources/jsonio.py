@@ -8,9 +8,7 @@ locator (``file:line`` or ``file[index]``) and the raw text, so the caller can a
 from __future__ import annotations
 
 import json
-import os
 import re
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -102,87 +100,6 @@ def read_jsonl_arrow(path: Path, project: Callable[[pa.Schema], pa.Schema | None
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError, OSError, MemoryError):
         return None
     return table, size
-
-
-# What DuckDB's JSON reader accepts and Python's json module refuses (or reads differently): trailing commas,
-# NaN/Infinity/inf literals in any spelling, integers longer than Python converts (4,300 digits). Checked on raw
-# bytes lower-cased with whitespace removed, so also inside strings: a false match only costs the fast path.
-_LOWER_NO_SPACE = (bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvwxyz"), b" \t\r\n")
-# Over-approximate on purpose (no look at what precedes the literal): a regex that starts with a literal is
-# ~10x faster in Python's re than one that starts with a character class.
-_NAN_INF = (re.compile(rb"nan[,\]}]"), re.compile(rb"inf(?:inity)?[,\]}]"))
-_DIGITS = bytes((48 if 48 <= i <= 57 else 46) for i in range(256))  # digits -> "0", anything else -> "."
-
-
-def _duckdb_lenient(data: bytes) -> bool:
-    low = data.translate(*_LOWER_NO_SPACE)
-    if b",]" in low or b",}" in low or any(r.search(low) for r in _NAN_INF):
-        return True
-    del low
-    return b"\\u0000" in data or b"0" * 4000 in data.translate(_DIGITS)
-
-
-# A line with this many [ or { may nest deeper than Python's json recursion allows (it quarantines such a line;
-# DuckDB reads it): such files take the other paths.
-_MAX_OPENERS_PER_LINE = 400
-
-
-_DUCKDB: dict[tuple[int, str], Any] = {}
-_DUCKDB_LOCK = threading.Lock()
-
-
-def _duckdb_cursor(memory_limit: str):
-    """A new cursor on one in-memory DuckDB per process (a fresh database costs ~25 ms per file; a cursor is its
-    own connection, so threads may read at once). Keyed by pid: a forked worker opens its own."""
-    import duckdb
-
-    key = (os.getpid(), memory_limit)
-    with _DUCKDB_LOCK:
-        if key not in _DUCKDB:
-            _DUCKDB[key] = duckdb.connect(config={"memory_limit": memory_limit})
-        return _DUCKDB[key].cursor()
-
-
-def read_jsonl_duckdb(path: Path, sql: str, reject: re.Pattern[bytes] | None = None,
-                      memory_limit: str = "2GB") -> pa.Table | None:
-    """``sql`` (which reads the file as ``read_json(?, ...)``) run by an in-process DuckDB, as Arrow, or None.
-
-    None whenever the file is not byte-for-byte clean by the same tests as ``read_jsonl_arrow`` (blank lines,
-    non-UTF-8, ``reject``), or holds anything DuckDB parses more leniently than Python's json (see
-    ``_duckdb_lenient``, very deep nesting), or DuckDB fails, or the result does not have one row per line. The
-    caller must still check every value's JSON type itself (DuckDB converts loosely into typed columns, so read
-    ambiguous fields as JSON and test ``json_type``).
-    """
-    import duckdb
-
-    try:
-        with path.open("rb") as fh:
-            data = fh.read()
-        if not data or b"\n\n" in data or data.startswith(b"\n") or data.startswith(b"\xef\xbb\xbf"):
-            return None
-        n_lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
-        if reject is not None and b"null" in data and reject.search(data):
-            return None
-        if _duckdb_lenient(data):
-            return None
-        data.decode("utf-8")
-        a = np.frombuffer(data, dtype=np.uint8)
-        openers = np.flatnonzero((a == ord("[")) | (a == ord("{")))
-        if len(openers) >= _MAX_OPENERS_PER_LINE:
-            per_line = np.bincount(np.searchsorted(np.flatnonzero(a == ord("\n")), openers))
-            if per_line.max() >= _MAX_OPENERS_PER_LINE:
-                return None
-        del a, openers, data
-        con = _duckdb_cursor(memory_limit)
-        try:
-            table = con.sql(sql, params=[str(path)]).to_arrow_table()
-        finally:
-            con.close()
-        if table.num_rows != n_lines:
-            return None
-    except (duckdb.Error, UnicodeDecodeError, OSError, MemoryError):
-        return None
-    return table
 
 
 def line_locators(label: str, n: int) -> pa.Array:

@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 
 from audit.records import RecordBuilder, SourceBatch, batch_from_table, coerce_text, require
 from audit.sources import ReadContext, head, register
-from audit.sources.jsonio import consume, iter_jsonl, line_locators, load_json, read_jsonl_arrow, read_jsonl_duckdb
+from audit.sources.jsonio import consume, iter_jsonl, line_locators, load_json, read_jsonl_arrow
 
 _NAME = re.compile(r"samples_(?P<task>.+?)_(?P<ts>\d{4}-\d{2}-\d{2}T[\d\-.:]+)\.jsonl$")
 _STANDARD = {"doc_id", "doc", "target", "arguments", "resps", "filtered_resps", "doc_hash", "prompt_hash",
@@ -92,10 +92,7 @@ class LmEvalSamples:
         task = m.group("task") if m else path.stem.removeprefix("samples_")
         model = model_from_results(path.parent, m.group("ts") if m else None) or path.parent.name.replace("__", "/")
         source_id = ctx.source_id(self.name, path)
-        prov = ctx.provenance(self.name, path, source_id)
-        fast = _read_duckdb(path, task, model, source_id, prov)
-        if fast is None:
-            fast = _read_vectorised(path, task, model, source_id, prov)
+        fast = _read_vectorised(path, task, model, source_id, ctx.provenance(self.name, path, source_id))
         if fast is not None:
             yield fast
             return
@@ -154,91 +151,6 @@ def _projection(inferred: pa.Schema) -> pa.Schema | None:
     if "doc" in inferred.names:
         fields.append(pa.field("doc", pa.struct([pa.field(k, pa.string()) for k in ("question", "query", "problem")])))
     return pa.schema(fields)
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-_NUMERIC = "('BIGINT', 'UBIGINT', 'DOUBLE')"
-# Every field convert() reads, as raw JSON (DuckDB would convert "1" into a DOUBLE column, 1 into a VARCHAR one):
-# each value's JSON type is selected next to it and checked before anything is used.
-_DUCKDB_SQL = """
-with t as (select * from read_json(?, format = 'newline_delimited', records = true, maximum_object_size = {maxobj},
-    columns = {{'doc_id': 'JSON', 'filtered_resps': 'JSON', 'target': 'JSON',
-                'doc': 'STRUCT(question JSON, query JSON, problem JSON)', {metric_cols}}}))
-select
-    coalesce(json_type(doc_id) in ('BIGINT', 'UBIGINT', 'VARCHAR'), false) as id_ok,
-    case json_type(doc_id) when 'VARCHAR' then doc_id ->> '$' else doc_id::varchar end as sample_id,
-    coalesce(json_type(filtered_resps) = 'VARCHAR' or (json_type(filtered_resps) = 'ARRAY'
-        and json_array_length(filtered_resps) = 1 and json_type(filtered_resps -> 0) = 'VARCHAR'), false) as resp_ok,
-    case json_type(filtered_resps) when 'ARRAY' then filtered_resps ->> 0 else filtered_resps ->> '$' end as response,
-    coalesce(target is null or json_type(target) in ('VARCHAR', 'BIGINT', 'UBIGINT'), false) as target_ok,
-    case json_type(target) when 'VARCHAR' then target ->> '$' else target::varchar end as gold,
-    coalesce((doc.question is null or json_type(doc.question) = 'VARCHAR')
-        and (doc.query is null or json_type(doc.query) = 'VARCHAR')
-        and (doc.problem is null or json_type(doc.problem) = 'VARCHAR'), false) as prompt_ok,
-    coalesce(nullif(doc.question ->> '$', ''), nullif(doc.query ->> '$', ''), doc.problem ->> '$') as prompt,
-    {metric_sel}
-from t
-"""
-
-
-def _duckdb_sql() -> str:
-    from audit.sources.jsonio import ARROW_BLOCK_BYTES
-
-    cols = ", ".join(f"'{m}': 'JSON'" for m in PRIMARY_METRICS)
-    sel = ",\n    ".join(
-        f"json_type({_q(m)}) as {_q(m + ':type')}, "
-        f"case when json_type({_q(m)}) in {_NUMERIC} then {_q(m)}::double end as {_q(m + ':value')}"
-        for m in PRIMARY_METRICS)
-    return _DUCKDB_SQL.format(maxobj=ARROW_BLOCK_BYTES, metric_cols=cols, metric_sel=sel)
-
-
-def _read_duckdb(path: Path, task: str, model: str, source_id: str, prov) -> SourceBatch | None:
-    """``convert`` on whole columns, for a clean generation-task file parsed by DuckDB's read_json (~6x faster
-    than pyarrow.json). Strict: every value must have exactly the JSON type convert() accepts without question
-    (integer/text doc_id, one text response, text/integer target, text prompt fields, a finite number for the
-    same primary metric in every line); anything else returns None and the next path decides."""
-    t = read_jsonl_duckdb(path, _duckdb_sql(), reject=_NULL_METRIC)
-    if t is None or t.num_rows == 0:
-        return None
-    n = t.num_rows
-    if not all(pc.all(t[k]).as_py() for k in ("id_ok", "resp_ok", "target_ok", "prompt_ok")):
-        return None
-    # convert() takes, per record, the first primary metric present: it must be the same one for every row.
-    present = [m for m in PRIMARY_METRICS if t[m + ":type"].null_count < n]
-    if not present:
-        return None
-    metric = present[0]
-    score = t[metric + ":value"]
-    if score.null_count or not pc.all(pc.is_finite(score)).as_py():
-        return None
-    response = t["response"]
-    table = pa.table({
-        "source_id": pa.array([source_id], pa.string()).take(np.zeros(n, dtype=np.int64)),
-        "benchmark": pa.array([task], pa.string()).take(np.zeros(n, dtype=np.int64)),
-        "grader": pa.array([f"lm_eval/{task}/{metric}"], pa.string()).take(np.zeros(n, dtype=np.int64)),
-        "model": pa.array([model], pa.string()).take(np.zeros(n, dtype=np.int64)),
-        "sample_id": t["sample_id"],
-        "prompt": t["prompt"],
-        "response": response,
-        "extracted_answer": response,
-        "gold": t["gold"],
-        "original_score": score,
-        "source_label": pa.nulls(n, pa.string()),
-        "outcome": pc.if_else(pc.greater_equal(score, 1.0), "correct", "wrong"),
-        "abstention_reason": pa.nulls(n, pa.string()),
-        "confidence": pa.nulls(n, pa.float64()),
-        "ingest_run_id": pa.nulls(n, pa.string()),
-    })
-    batch = batch_from_table(table, line_locators(path.name, n), prov)
-    if batch is not None:
-        batch.notes.append(DUCKDB_NOTE)
-    return batch
-
-
-DUCKDB_NOTE = "read vectorised (duckdb read_json)"
 
 
 def _read_vectorised(path: Path, task: str, model: str, source_id: str, prov) -> SourceBatch | None:
