@@ -70,3 +70,35 @@ def test_metric_shapes_the_projection_could_hide_take_the_per_line_path(tmp_path
     f = write_lm(d, [lm_record(0), lm_record(1, acc=None)])
     (b,) = read_target(f).batches
     assert b.notes == [] and b.quarantine["locator"].to_pylist() == [f"{f.name}:2"]
+
+
+def test_loosely_typed_values_take_the_per_line_path(tmp_path):
+    """Values a lenient JSON reader would convert ("1" into a number column, 1 or an object into a text column) or
+    accept (a trailing comma, inf, nesting deeper than Python's json allows, a bare null line): the vectorised
+    path steps aside and the per-line path gives exactly what it gives for the same records."""
+    d = tmp_path / "org__m"
+    for bad, quarantined in [
+        (lm_record(1, exact_match="1"), 0),                        # a string where a number is expected (float("1"))
+        (lm_record(1, response=7), 0),                             # a number where text is expected (coerced)
+        (lm_record(1, response={"text": "42"}), 0),                # an object where text is expected (coerced)
+        ({**lm_record(1), "target": {"a": 1}}, 0),                 # an object as the target (coerced)
+        ({**lm_record(1), "doc": {"question": 5}}, 0),             # a number as the question
+        ({**lm_record(1), "doc": {"question": {"q": "x"}}}, 0),    # an object as the question
+        ({**lm_record(1), "doc": "a string doc"}, 0),              # the doc is not an object
+        (lm_record(1, exact_match=True), 0),                       # a boolean metric (float(True) == 1.0)
+        (lm_record(1.5), 1),                                        # a float id (rejected by the builder)
+        ('{"doc_id": 1, "filtered_resps": ["1"], "exact_match": 1.0,}', 1),           # trailing comma
+        ('{"doc_id": 1, "filtered_resps": ["1"], "exact_match": 1.0, "x": [inf]}', 1),  # not JSON for Python
+        ('{"doc_id": 1, "filtered_resps": ["1"], "exact_match": 1.0, "x": ' + "[" * 2000 + "]" * 2000 + "}", 1),
+        ('null', 1),                                               # DuckDB: a row of nulls
+    ]:
+        f = write_lm(d, [lm_record(0), bad, lm_record(2)])
+        (b,) = read_target(f).batches
+        assert b.notes == [], bad
+        assert b.quarantine.num_rows == quarantined, (bad, b.quarantine["reason"].to_pylist())
+        assert b.responses.num_rows + b.quarantine.num_rows == 3
+        # the same file with a trailing blank line is read per line only: the outcome must be identical
+        g = write_lm(tmp_path / "slow" / "org__m", [lm_record(0), bad, lm_record(2)])
+        g.write_bytes(g.read_bytes() + b"\n")
+        (s,) = read_target(g).batches
+        assert b.responses.equals(s.responses) and b.quarantine.equals(s.quarantine), bad
