@@ -14,6 +14,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from corpus import tampered_mmlu_pro
+
 from audit.cli import main
 
 SECTIONS = ["summary", "leaderboards", "meta-analysis", "grading", "calibration", "data-quality", "provenance"]
@@ -42,14 +44,8 @@ def chromium() -> str:
 @pytest.fixture(scope="module")
 def audited(shared_data, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("report")
-    mmlu = tmp / "inputs" / "mmlu"
-    mmlu.mkdir(parents=True)
-    for f in (shared_data / "mmlu_pro_tiger").glob("*.json"):
-        shutil.copy(f, mmlu / f.name)
-    target = mmlu / "model_outputs_Mistral-7B-Instruct-v0.2_5shots.json"
-    raw = json.loads(target.read_text())
-    raw[0] = {"question_id": 1, "broken": "<b>bold</b>"}  # one malformed record: quarantined with a reason
-    target.write_text(json.dumps(raw))
+    # one malformed record, quarantined with a reason
+    mmlu, _ = tampered_mmlu_pro(shared_data, tmp / "inputs" / "mmlu", {"question_id": 1, "broken": "<b>bold</b>"})
     # an lm-evaluation-harness --log_samples file whose output and model name try to inject markup
     evil = tmp / "inputs" / "evil__model"
     evil.mkdir()

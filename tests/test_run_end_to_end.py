@@ -3,10 +3,11 @@
 import csv
 import io
 import json
-import shutil
 
 import duckdb
 import pytest
+
+from corpus import tampered_mmlu_pro
 
 from audit.cli import main
 
@@ -26,14 +27,7 @@ def _counts(db):
 def audited(shared_data, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("run")
     # a copy of one MMLU-Pro file with a malformed record, plus an output that tries to inject markup
-    mmlu = tmp / "inputs" / "mmlu"
-    mmlu.mkdir(parents=True)
-    for f in (shared_data / "mmlu_pro_tiger").glob("*.json"):
-        shutil.copy(f, mmlu / f.name)
-    target = mmlu / "model_outputs_Mistral-7B-Instruct-v0.2_5shots.json"
-    raw = json.loads(target.read_text())
-    raw[0] = {"question_id": 1, "broken": True}
-    target.write_text(json.dumps(raw))
+    mmlu, raw = tampered_mmlu_pro(shared_data, tmp / "inputs" / "mmlu", {"question_id": 1, "broken": True})
     inject = tmp / "inputs" / "evil__model"
     inject.mkdir()
     (inject / "samples_gsm8k_2024-01-01T00-00-00.jsonl").write_text(json.dumps({
