@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Sequence
 
-from catalog.writer import CatalogWriter
+from catalog.writer import CatalogWriter, transaction
 
 
 def known_units(w: CatalogWriter) -> dict[str, tuple[str, int]]:
@@ -29,22 +29,21 @@ def record_unit(w: CatalogWriter, *, unit_key: str, target: str, path: str, adap
                 fingerprint: str, source_ids: Sequence[str], run_id: str | None) -> list[str]:
     """Record what a unit loaded; drop the sources it produced before but no longer does. Returns those dropped."""
     con = w.con
-    con.execute("BEGIN")
-    try:
+    with transaction(con):
         old = con.execute("SELECT source_ids FROM ingest_units WHERE unit_key = ?", [unit_key]).fetchall()
         gone = sorted(set(old[0][0]) - set(source_ids)) if old else []
-        for table in ("responses", "quarantine", "sources"):
-            for sid in gone:
-                con.execute(f"DELETE FROM {table} WHERE source_id = ?", [sid])
+        _drop_sources(con, gone)
         con.execute("DELETE FROM ingest_units WHERE unit_key = ?", [unit_key])
         con.execute("INSERT INTO ingest_units VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [unit_key, target, path, adapter, sha256, fingerprint, list(source_ids), run_id,
                      datetime.now(timezone.utc).replace(tzinfo=None)])
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
     return gone
+
+
+def _drop_sources(con, source_ids: Sequence[str]) -> None:
+    if source_ids:
+        for table in ("responses", "quarantine", "sources"):
+            con.execute(f"DELETE FROM {table} WHERE source_id IN (SELECT unnest(?))", [list(source_ids)])
 
 
 def prune_units(w: CatalogWriter, targets: Sequence[str], keep: Sequence[str]) -> list[str]:
@@ -57,17 +56,9 @@ def prune_units(w: CatalogWriter, targets: Sequence[str], keep: Sequence[str]) -
     gone = [(k, ids) for k, ids in rows if k not in keep_set]
     if not gone:
         return []
-    con.execute("BEGIN")
-    try:
-        for key, ids in gone:
-            for table in ("responses", "quarantine", "sources"):
-                for sid in ids:
-                    con.execute(f"DELETE FROM {table} WHERE source_id = ?", [sid])
-            con.execute("DELETE FROM ingest_units WHERE unit_key = ?", [key])
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
+    with transaction(con):
+        _drop_sources(con, [s for _, ids in gone for s in ids])
+        con.execute("DELETE FROM ingest_units WHERE unit_key IN (SELECT unnest(?))", [[k for k, _ in gone]])
     return sorted(s for _, ids in gone for s in ids)
 
 

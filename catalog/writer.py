@@ -12,7 +12,8 @@ import uuid
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator, Sequence
 
 import duckdb
 import pyarrow as pa
@@ -65,6 +66,18 @@ def connect_reader(path: str | Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """All or nothing: COMMIT when the block ends, ROLLBACK (and re-raise) when it fails."""
+    con.execute("BEGIN")
+    try:
+        yield
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
 class CatalogWriter:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -80,14 +93,9 @@ class CatalogWriter:
         for version, name, sql in migrations():
             if version in done:
                 continue
-            con.execute("BEGIN")
-            try:
+            with transaction(con):
                 con.execute(sql)
                 con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, _now()])
-                con.execute("COMMIT")
-            except Exception:
-                con.execute("ROLLBACK")
-                raise
         return max(done | {v for v, _, _ in migrations()})
 
     def close(self) -> None:
@@ -154,27 +162,23 @@ class CatalogWriter:
         con.register("_batch_responses", responses)
         con.register("_batch_quarantine", quarantine)
         con.register("_batch_sources", sources)
-        con.execute("BEGIN")
         try:
-            for table in ("responses", "quarantine", "sources"):
-                con.execute(f"DELETE FROM {table} WHERE source_id IN (SELECT source_id FROM _batch_ids)")
-            # the run id is a constant: set in SQL, not materialised per row in Python
-            con.execute("INSERT INTO responses SELECT * REPLACE (?::VARCHAR AS ingest_run_id) FROM _batch_responses",
-                        [run_id])
-            con.execute("INSERT INTO quarantine SELECT * REPLACE (?::VARCHAR AS ingest_run_id) FROM _batch_quarantine",
-                        [run_id])
-            if validation:  # Great Expectations results (migration 050, audit/validation.py)
-                vids = [b.provenance.source_id for b in batches if b.validation is not None]
-                con.execute("DELETE FROM validation_results WHERE source_id IN (SELECT unnest(?))", [vids])
-                vt = pa.concat_tables(validation, promote_options="permissive")
-                con.register("_batch_validation", _with_run(vt, vt.schema, run_id))
-                con.execute("INSERT INTO validation_results BY NAME SELECT * FROM _batch_validation")
-                con.unregister("_batch_validation")
-            con.execute("INSERT INTO sources SELECT *, ?::VARCHAR, ?::TIMESTAMP FROM _batch_sources", [run_id, now])
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
+            with transaction(con):
+                for table in ("responses", "quarantine", "sources"):
+                    con.execute(f"DELETE FROM {table} WHERE source_id IN (SELECT source_id FROM _batch_ids)")
+                # the run id is a constant: set in SQL, not materialised per row in Python
+                con.execute("INSERT INTO responses SELECT * REPLACE (?::VARCHAR AS ingest_run_id) FROM _batch_responses",
+                            [run_id])
+                con.execute("INSERT INTO quarantine SELECT * REPLACE (?::VARCHAR AS ingest_run_id) FROM _batch_quarantine",
+                            [run_id])
+                if validation:  # Great Expectations results (migration 050, audit/validation.py)
+                    vids = [b.provenance.source_id for b in batches if b.validation is not None]
+                    con.execute("DELETE FROM validation_results WHERE source_id IN (SELECT unnest(?))", [vids])
+                    vt = pa.concat_tables(validation, promote_options="permissive")
+                    con.register("_batch_validation", _with_run(vt, vt.schema, run_id))
+                    con.execute("INSERT INTO validation_results BY NAME SELECT * FROM _batch_validation")
+                    con.unregister("_batch_validation")
+                con.execute("INSERT INTO sources SELECT *, ?::VARCHAR, ?::TIMESTAMP FROM _batch_sources", [run_id, now])
         finally:
             for name in ("_batch_ids", "_batch_responses", "_batch_quarantine", "_batch_sources"):
                 con.unregister(name)
@@ -190,22 +194,18 @@ class CatalogWriter:
         """Rebuild ``models`` and ``benchmarks`` from what the responses hold plus the benchmark registry."""
         con = self.con
         con.register("_bench_registry", benchmarks)
-        con.execute("BEGIN")
         try:
-            con.execute("DELETE FROM models")
-            con.execute("INSERT INTO models SELECT DISTINCT model FROM responses ORDER BY 1")
-            con.execute("DELETE FROM benchmarks")
-            con.execute("""
-                INSERT INTO benchmarks
-                SELECT r.benchmark, coalesce(g.name, r.benchmark), g.n_choices
-                FROM (SELECT DISTINCT benchmark FROM responses) r LEFT JOIN _bench_registry g USING (benchmark)
-                UNION
-                SELECT g.benchmark, g.name, g.n_choices FROM _bench_registry g
-            """)
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
+            with transaction(con):
+                con.execute("DELETE FROM models")
+                con.execute("INSERT INTO models SELECT DISTINCT model FROM responses ORDER BY 1")
+                con.execute("DELETE FROM benchmarks")
+                con.execute("""
+                    INSERT INTO benchmarks
+                    SELECT r.benchmark, coalesce(g.name, r.benchmark), g.n_choices
+                    FROM (SELECT DISTINCT benchmark FROM responses) r LEFT JOIN _bench_registry g USING (benchmark)
+                    UNION
+                    SELECT g.benchmark, g.name, g.n_choices FROM _bench_registry g
+                """)
         finally:
             con.unregister("_bench_registry")
 
@@ -213,15 +213,11 @@ class CatalogWriter:
         """Replace all rows (or the rows matching ``where``) of a derived table with ``data``, atomically."""
         con = self.con
         con.register("_replacement", data)
-        con.execute("BEGIN")
         try:
-            con.execute(f"DELETE FROM {table}" + (f" WHERE {where}" if where else ""))
-            cols = ", ".join(f'"{c}"' for c in data.column_names)
-            con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _replacement")
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
+            with transaction(con):
+                con.execute(f"DELETE FROM {table}" + (f" WHERE {where}" if where else ""))
+                cols = ", ".join(f'"{c}"' for c in data.column_names)
+                con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _replacement")
         finally:
             con.unregister("_replacement")
 
