@@ -2,8 +2,9 @@
 
 * Multiple-choice log-likelihoods (lm-evaluation-harness ``--log_samples`` ``filtered_resps``, Open LLM Leaderboard
   and lighteval details hold the same per-choice log-likelihoods): the confidence of the chosen (arg-max) choice is
-  its softmax probability over the choices, ``softmax_choices``. The lm_eval_samples adapter applies the same rule
-  per record (``audit.sources.lm_eval_samples.softmax_choice``); tests check the two agree.
+  its softmax probability over the choices, ``softmax_choices``. Adapters that build rows one record at a time parse
+  the per-choice numbers with ``choice_scores`` and apply the same rule with ``softmax_choice``; tests check the
+  column and record forms agree.
 * HLE-style stated confidence: the answer template ends with ``Confidence: 80%`` (``stated_confidence``).
 * Verbalised confidence in free text: "I'm 80% sure", "with 90% confidence", "95 percent certain".
 
@@ -13,6 +14,9 @@ anything outside (e.g. "Confidence: 150%") is left null rather than clipped.
 """
 
 from __future__ import annotations
+
+import math
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -69,6 +73,36 @@ def verbalised_confidence(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
 def text_confidence(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
     """Stated (HLE form) confidence where present, else verbalised."""
     return pc.coalesce(stated_confidence(texts), verbalised_confidence(texts))
+
+
+def choice_scores(values: Any) -> list[float] | None:
+    """Per-choice log-likelihoods of one multiple-choice record, as the harnesses log them: ``[ll, ...]`` or
+    ``[[ll, is_greedy], ...]``, numbers possibly as strings. None when ``values`` is not that (fewer than two
+    choices, a non-number, a boolean, a non-finite value)."""
+    if not isinstance(values, list) or len(values) < 2:
+        return None
+    out = []
+    for c in values:
+        if isinstance(c, (list, tuple)) and c:
+            c = c[0]
+        if isinstance(c, bool):  # an is_greedy flag where a log-likelihood should be
+            return None
+        try:
+            v = float(c)
+        except (TypeError, ValueError):
+            return None
+        if not math.isfinite(v):
+            return None
+        out.append(v)
+    return out
+
+
+def softmax_choice(scores: list[float]) -> tuple[int, float]:
+    """Index of the highest-scoring choice (the first on a tie) and its probability under a softmax over the
+    choices' scores: the record-at-a-time form of ``softmax_choices``."""
+    best = max(range(len(scores)), key=scores.__getitem__)
+    top = scores[best]
+    return best, 1.0 / sum(math.exp(v - top) for v in scores)
 
 
 def softmax_choices(loglikelihoods: pa.ListArray | pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:

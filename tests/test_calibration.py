@@ -18,7 +18,7 @@ from catalog.writer import CatalogWriter
 # Load the whole adapter registry before importing one adapter module directly: the registry auto-imports the
 # adapters only while it is empty, so importing one first would hide the others from later tests.
 adapters()
-from audit.sources.lm_eval_samples import softmax_choice  # noqa: E402
+from audit.confidence import softmax_choice  # noqa: E402
 
 TS = "2024-05-01T10-00-00.000000"
 

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 from pathlib import Path
 from typing import Any, Iterator
 
 import pyarrow.parquet as pq
 
+from audit.confidence import choice_scores, softmax_choice
 from audit.records import RecordBuilder, SourceBatch, coerce_text
 from audit.sources import ReadContext, register
 from audit.sources.jsonio import Item, consume
@@ -70,36 +70,6 @@ def benchmark_of(task: str) -> str:
     return (bits[1] if len(bits) >= 3 else task).replace(":", "_")
 
 
-def _logprobs(preds: Any) -> list[float] | None:
-    """Per-choice log-probabilities: ``[lp, ...]`` or ``[[lp, is_greedy], ...]`` (numbers may be strings)."""
-    if not isinstance(preds, list) or len(preds) < 2:
-        return None
-    out = []
-    for p in preds:
-        if isinstance(p, (list, tuple)) and p:
-            p = p[0]
-        if isinstance(p, (bool, str)) and not _numeric(p):
-            return None
-        try:
-            v = float(p)
-        except (TypeError, ValueError):
-            return None
-        if not math.isfinite(v):
-            return None
-        out.append(v)
-    return out
-
-
-def _numeric(s: Any) -> bool:
-    if isinstance(s, bool):
-        return False
-    try:
-        float(s)
-        return True
-    except (TypeError, ValueError):
-        return False
-
-
 def _metric(metrics: Any) -> tuple[str, float]:
     if not isinstance(metrics, dict):
         raise KeyError("no metrics struct in the row")
@@ -141,12 +111,10 @@ def convert_row(r: dict, task: str) -> dict:
     if sid in (None, ""):
         key = json.dumps([example, choices or []], ensure_ascii=False, default=str)
         sid = hashlib.sha1(key.encode("utf-8")).hexdigest()[:16]
-    lps = _logprobs(preds) if isinstance(choices, list) and len(choices) >= 2 else None
+    lps = choice_scores(preds) if isinstance(choices, list) and len(choices) >= 2 else None
     confidence = None
     if lps is not None:
-        chosen = max(range(len(lps)), key=lps.__getitem__)
-        top = lps[chosen]
-        confidence = 1.0 / sum(math.exp(v - top) for v in lps)
+        chosen, confidence = softmax_choice(lps)
         response, answer = json.dumps(lps), str(chosen)
     else:
         first = preds[0] if isinstance(preds, list) and preds else preds

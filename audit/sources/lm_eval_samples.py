@@ -12,15 +12,15 @@ abstention (there is no "I don't know" choice).
 from __future__ import annotations
 
 import json
-import math
 import re
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from audit.confidence import choice_scores, softmax_choice
 from audit.records import RecordBuilder, SourceBatch, batch_from_table, coerce_text, require
 from audit.sources import ReadContext, head, register
 from audit.sources.jsonio import consume, iter_jsonl, line_locators, load_json, read_jsonl_arrow
@@ -47,33 +47,6 @@ def model_from_results(folder: Path, timestamp: str | None) -> str | None:
         if m:
             return m.group(1)
     return None
-
-
-def softmax_choice(lls: list[float]) -> tuple[int, float]:
-    """Index of the most likely choice and its probability under a softmax over the choices' log-likelihoods."""
-    best = max(range(len(lls)), key=lls.__getitem__)
-    top = lls[best]
-    z = sum(math.exp(v - top) for v in lls)
-    return best, 1.0 / z
-
-
-def choice_loglikelihoods(filtered: Any) -> list[float] | None:
-    """``filtered_resps`` of a multiple-choice sample: [[ll, is_greedy], ...] (numbers may be strings); None when
-    it is not one. Shared with the Open LLM Leaderboard details, which keep the same harness layout."""
-    if not isinstance(filtered, list) or len(filtered) < 2:
-        return None
-    out = []
-    for c in filtered:
-        if isinstance(c, (list, tuple)) and c and not isinstance(c[0], (list, dict)):
-            c = c[0]
-        try:
-            v = float(c)
-        except (TypeError, ValueError):
-            return None
-        if not math.isfinite(v):
-            return None
-        out.append(v)
-    return out
 
 
 class LmEvalSamples:
@@ -108,7 +81,7 @@ class LmEvalSamples:
                 metric = extra[0]
             score = float(r[metric])
             filtered = r["filtered_resps"]
-            lls = choice_loglikelihoods(filtered)
+            lls = choice_scores(filtered)
             confidence = None
             if lls is not None:  # log-likelihood multiple choice
                 chosen, confidence = softmax_choice(lls)

@@ -21,7 +21,6 @@ confidence is the softmax of those same scores at that index.
 from __future__ import annotations
 
 import json
-import math
 import re
 import shutil
 import tempfile
@@ -30,8 +29,8 @@ from typing import Any, Iterable, Iterator
 
 import pyarrow.parquet as pq
 
+from audit.confidence import choice_scores, softmax_choice
 from audit.records import RecordBuilder, SourceBatch, coerce_text
-from audit.sources.lm_eval_samples import choice_loglikelihoods
 from audit.sources import ReadContext, register
 from audit.sources.jsonio import Item, consume
 
@@ -93,12 +92,6 @@ def _continuations(arguments: Any) -> list[str] | None:
     return out
 
 
-def softmax_at(scores: list[float], i: int) -> float:
-    top = max(scores)
-    z = sum(math.exp(v - top) for v in scores)
-    return math.exp(scores[i] - top) / z
-
-
 def convert_row(r: dict, task: str, model: str) -> dict:
     """One harness sample row -> canonical fields (raises KeyError / ValueError for a bad row)."""
     if "doc_id" not in r or "filtered_resps" not in r:
@@ -108,7 +101,7 @@ def convert_row(r: dict, task: str, model: str) -> dict:
         raise KeyError(f"no metric column with a value (expected one of {', '.join(METRICS)})")
     score = float(r[metric])
     filtered = r["filtered_resps"]
-    lls = choice_loglikelihoods(filtered)
+    lls = choice_scores(filtered)
     confidence = None
     if lls is not None:
         scores = lls
@@ -118,8 +111,7 @@ def convert_row(r: dict, task: str, model: str) -> dict:
                 raise ValueError("acc_norm row without one continuation per choice in arguments")
             lengths = [max(len(c[1:] if c.startswith(" ") else c), 1) for c in conts]
             scores = [v / n for v, n in zip(lls, lengths)]
-        chosen = max(range(len(scores)), key=scores.__getitem__)
-        confidence = softmax_at(scores, chosen)
+        chosen, confidence = softmax_choice(scores)
         response: str | None = json.dumps(lls)
         answer: str | None = str(chosen)
     else:
