@@ -187,8 +187,7 @@ class CatalogWriter:
         self.con.execute("INSERT INTO source_failures VALUES (?, ?, ?, ?)", [target, reason, run_id, _now()])
 
     def clear_failures(self, targets: Iterable[str]) -> None:
-        for t in targets:
-            self.con.execute("DELETE FROM source_failures WHERE target = ?", [t])
+        self.con.execute("DELETE FROM source_failures WHERE target IN (SELECT unnest(?::VARCHAR[]))", [list(targets)])
 
     def refresh_dimensions(self, benchmarks: pa.Table) -> None:
         """Rebuild ``models`` and ``benchmarks`` from what the responses hold plus the benchmark registry."""

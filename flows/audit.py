@@ -23,12 +23,12 @@ from prefect.exceptions import MissingContextError
 
 from audit import benchmarks as bench_registry
 from audit.grading.classify import load_harness_catalogs, store_classification
-from audit.ingest import ReadResult, read_target
+from audit.ingest import read_target
 from audit.report.html import write_report
 from audit.report.markdown import publish_report_artifacts
 from audit.analysis import derived_tables
 from audit.scoring import DEFAULT_THRESHOLDS, parse_thresholds
-from audit.sources import ReadContext, sha256_of
+from audit.sources import sha256_of
 from audit.sources.manifest import resolve_sources
 from catalog.lock import CatalogLock
 from catalog.units import interrupt_dead_runs, known_units, prune_units, record_unit
@@ -44,11 +44,6 @@ from tqdm.auto import tqdm
 
 
 # -- tasks that run anywhere (threads or Dask workers): no catalog access --------------------------------------
-@task(retries=2, retry_delay_seconds=[1, 5], cache_policy=NONE, task_run_name="read {target}")
-def read_source(target: str, ctx: ReadContext | None = None) -> ReadResult:
-    return read_target(target, ctx)
-
-
 @task(retries=1, retry_delay_seconds=1, cache_policy=NONE, task_run_name="read {shard.key}")
 def stage_shard(shard: Shard, staging: str, known: str | None = None) -> dict:
     """Read one ingest unit and stage its batches as parquet. Skips the read when the unit's fingerprint equals
