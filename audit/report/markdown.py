@@ -62,7 +62,10 @@ def _block(b: Any, level: int = 3) -> list[str]:
 
 
 def render_markdown(con: duckdb.DuckDBPyConnection) -> str:
-    lede, secs = C.sections(con)
+    return _markdown(*C.sections(con))
+
+
+def _markdown(lede: str, secs: list) -> str:
     lines = ["# bench-audit report", "", md_escape(lede), ""]
     for s in secs:
         lines += [f"## {md_escape(s.title)}", ""]
@@ -98,7 +101,7 @@ def report_artifacts(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
 
     for s in secs:
         walk(s.blocks)
-    return {"markdown": render_markdown(con), "tables": tables}
+    return {"markdown": _markdown(lede, secs), "tables": tables}
 
 
 def publish_report_artifacts(con: duckdb.DuckDBPyConnection, *, report_path: str | None = None) -> list[str]:
