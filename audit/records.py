@@ -161,21 +161,28 @@ class RecordBuilder:
         q["ingest_run_id"].append(None)
 
     def finish(self, provenance: Provenance) -> SourceBatch:
-        from audit.benchmarks import canonicalise_column
-
         responses = pa.Table.from_pydict(self._cols, schema=RESPONSE_SCHEMA)
-        if responses.num_rows:
-            i = responses.schema.get_field_index("benchmark")
-            responses = responses.set_column(i, RESPONSE_SCHEMA.field(i), canonicalise_column(responses["benchmark"]))
         quarantine = pa.Table.from_pydict(self._quarantine, schema=QUARANTINE_SCHEMA)
-        locators = pa.array(self._locators, pa.string())
-        responses, dupes, locators = _split_duplicates(responses, locators)
-        if dupes.num_rows:
-            quarantine = pa.concat_tables([quarantine, dupes])
-        prov = Provenance(**{**provenance.__dict__, "n_read": self.n_read})
-        batch = SourceBatch(prov, responses, quarantine, locators=locators)
-        batch.check_reconciled()
-        return batch
+        return finish_batch(responses, quarantine, provenance, self.n_read, pa.array(self._locators, pa.string()))
+
+
+def finish_batch(responses: pa.Table, quarantine: pa.Table, provenance: Provenance, n_read: int,
+                 locators: pa.Array | None = None, notes: list[str] | None = None) -> SourceBatch:
+    """The last step of every adapter's batch, however its rows were built: canonical benchmark ids, later rows
+    of a natural key quarantined (naming both records where ``locators`` are known), provenance carrying the
+    number of records read, and records read = accepted + quarantined checked."""
+    from audit.benchmarks import canonicalise_column
+
+    if responses.num_rows:
+        i = responses.schema.get_field_index("benchmark")
+        responses = responses.set_column(i, RESPONSE_SCHEMA.field(i), canonicalise_column(responses["benchmark"]))
+    responses, dupes, locators = _split_duplicates(responses, locators)
+    if dupes.num_rows:
+        quarantine = pa.concat_tables([quarantine, dupes])
+    prov = Provenance(**{**provenance.__dict__, "n_read": n_read})
+    batch = SourceBatch(prov, responses, quarantine, notes=list(notes or []), locators=locators)
+    batch.check_reconciled()
+    return batch
 
 
 def batch_from_table(table: pa.Table, locators: pa.Array, provenance: Provenance) -> SourceBatch | None:
@@ -185,8 +192,6 @@ def batch_from_table(table: pa.Table, locators: pa.Array, provenance: Provenance
     Returns None if any row breaks the contract: the adapter then re-reads through its per-record path, which
     quarantines exactly those rows with their reasons (the fast path never decides a quarantine itself).
     """
-    from audit.benchmarks import canonicalise_column
-
     table = table.select(RESPONSE_SCHEMA.names)
     n = table.num_rows
 
@@ -205,15 +210,7 @@ def batch_from_table(table: pa.Table, locators: pa.Array, provenance: Provenance
         return None
     if not all_true(pc.or_(pc.is_null(table["outcome"]), pc.is_in(table["outcome"], pa.array(OUTCOMES)))):
         return None
-    table = table.cast(RESPONSE_SCHEMA)
-    if n:
-        i = table.schema.get_field_index("benchmark")
-        table = table.set_column(i, RESPONSE_SCHEMA.field(i), canonicalise_column(table["benchmark"]))
-    responses, dupes, locators = _split_duplicates(table, locators)
-    prov = Provenance(**{**provenance.__dict__, "n_read": n})
-    batch = SourceBatch(prov, responses, dupes, locators=locators)
-    batch.check_reconciled()
-    return batch
+    return finish_batch(table.cast(RESPONSE_SCHEMA), QUARANTINE_SCHEMA.empty_table(), provenance, n, locators)
 
 
 def split_duplicates(table: pa.Table) -> tuple[pa.Table, pa.Table]:

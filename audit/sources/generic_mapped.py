@@ -40,9 +40,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
 
-from audit.benchmarks import canonicalise_column
-from audit.records import (MAX_RAW_CHARS, QUARANTINE_SCHEMA, RESPONSE_SCHEMA, Provenance, SourceBatch,
-                           split_duplicates)
+from audit.records import MAX_RAW_CHARS, QUARANTINE_SCHEMA, RESPONSE_SCHEMA, SourceBatch, finish_batch
 from audit.sources import ReadContext, register
 
 MAPPING_NAME = "bench-audit.mapping.yaml"
@@ -174,6 +172,8 @@ def _col(col: str, columns: set[str], is_json: bool, m: Mapping) -> str:
 
 
 def map_file(m: Mapping, path: Path, source_id: str) -> tuple[pa.Table, pa.Table, int]:
+    """One data file through the mapping: (rows, quarantined rows, records read). `finish_batch` canonicalises and
+    de-duplicates the rows."""
     fmt = m.format or FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise MappingError(f"{path}: cannot tell the format from the extension; set format: in {m.path.name}")
@@ -235,9 +235,6 @@ def map_file(m: Mapping, path: Path, source_id: str) -> tuple[pa.Table, pa.Table
     responses = responses.append_column("source_id", pa.array([source_id] * n, pa.string()))
     responses = responses.append_column("ingest_run_id", pa.nulls(n, pa.string()))
     responses = responses.select(RESPONSE_SCHEMA.names).cast(RESPONSE_SCHEMA)
-    if n:
-        i = RESPONSE_SCHEMA.get_field_index("benchmark")
-        responses = responses.set_column(i, RESPONSE_SCHEMA.field(i), canonicalise_column(responses["benchmark"]))
     raw_text = pc.utf8_slice_codeunits(pc.cast(rej["__raw"], pa.string()), 0, MAX_RAW_CHARS)
     quarantine = pa.table({
         "source_id": pa.array([source_id] * rej.num_rows, pa.string()),
@@ -246,9 +243,6 @@ def map_file(m: Mapping, path: Path, source_id: str) -> tuple[pa.Table, pa.Table
         "reason": rej["__reason"],
         "ingest_run_id": pa.nulls(rej.num_rows, pa.string()),
     }, schema=QUARANTINE_SCHEMA)
-    responses, dupes = split_duplicates(responses)
-    if dupes.num_rows:
-        quarantine = pa.concat_tables([quarantine, dupes])
     return responses, quarantine, n_read
 
 
@@ -280,11 +274,8 @@ class GenericMapped:
                               revision=ctx.revision, license=ctx.license, source_name=ctx.source_name)
             source_id = sub.source_id(self.name, f)
             responses, quarantine, n_read = map_file(mapping, f, source_id)
-            prov = sub.provenance(self.name, f, source_id)
-            prov = Provenance(**{**prov.__dict__, "n_read": n_read})
-            batch = SourceBatch(prov, responses, quarantine, notes=[f"mapping: {mapping.path}"])
-            batch.check_reconciled()
-            yield batch
+            yield finish_batch(responses, quarantine, sub.provenance(self.name, f, source_id), n_read,
+                               notes=[f"mapping: {mapping.path}"])
 
 
 def _inside(p: Path, root: Path) -> bool:
