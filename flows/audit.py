@@ -14,9 +14,10 @@ import hashlib
 import logging
 import os
 import shutil
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -26,6 +27,7 @@ from prefect.exceptions import MissingContextError
 from audit import benchmarks as bench_registry
 from audit.grading.classify import load_harness_catalogs, store_classification
 from audit.ingest import finish_reads, read_target, read_threads
+from audit.records import SourceBatch
 from audit.report.html import write_report
 from audit.report.markdown import publish_report_artifacts
 from audit.analysis import derived_tables
@@ -80,10 +82,12 @@ STAGE_GROUP_BYTES = 160 * 1024 * 1024
 STAGE_GROUP_UNITS = 64
 
 
-def stage_units(shards: list[Shard], staging: str, known: list[str | None]) -> list[dict | Exception]:
+def stage_units(shards: list[Shard], staging: str, known: list[str | None], *,
+                in_memory: bool = False) -> list[dict | Exception]:
     """``stage_shard`` for several units with one GE run over all of them (validate_batches judges each batch on
     its own rows, so the rows, quarantines and results are the per-unit runs'). Per unit: its staging record, or
-    the exception that stopped it (one unit's failure is never its neighbours')."""
+    the exception that stopped it (one unit's failure is never its neighbours'). ``in_memory``: the record
+    carries the unit's batches ("batches") instead of writing them as parquet, for a writer in this process."""
     outs: list[dict | Exception] = []
     todo = []
     for shard, k in zip(shards, known):
@@ -105,7 +109,10 @@ def stage_units(shards: list[Shard], staging: str, known: list[str | None]) -> l
         try:
             for b in result.batches:
                 b.check_reconciled()
-            write_shard(dest, result.batches, {"key": shard.key, "unrecognised": result.unrecognised})
+            if in_memory:
+                outs[i] = {**outs[i], "batches": result.batches}
+            else:
+                write_shard(dest, result.batches, {"key": shard.key, "unrecognised": result.unrecognised})
         except Exception as e:
             outs[i] = e
     return outs
@@ -154,6 +161,87 @@ LOAD_GROUP_ROWS = 1_000_000
 LOAD_MEMORY_LIMIT = "128MB"  # DuckDB's own memory while loading ($BENCH_AUDIT_LOAD_MEMORY overrides)
 
 
+class _UnitLoader:
+    """The single writer's side of an ingest: units' batches in, loaded in groups of ~LOAD_GROUP_ROWS records
+    (one transaction per group: catalog/writer.py load_many), then each unit's record (catalog/units.py). A crash
+    between the two leaves those units unrecorded: the next run reads them again. Holds one group in memory."""
+
+    def __init__(self, db: str, run_id: str, n_units: int) -> None:
+        self.w = CatalogWriter(db)
+        # DuckDB keeps the table blocks it wrote cached (~20 MB per million responses) up to its memory_limit, 80%
+        # of RAM by default: at 100M rows that alone would be ~2 GB in this process. Clean cached blocks are
+        # evicted (not spilled) under a cap; this writer closes at the end of the load, so the cap is the load's.
+        self.w.con.execute(f"SET memory_limit = '{os.environ.get('BENCH_AUDIT_LOAD_MEMORY', LOAD_MEMORY_LIMIT)}'")
+        self.run_id, self.n_units = run_id, n_units
+        self.group: list[tuple[int, dict, list[SourceBatch]]] = []
+        self.rows = self.done = 0
+        self.counts = {"sources": 0, "read": 0, "accepted": 0, "quarantined": 0}
+
+    def add(self, unit: dict, batches: list[SourceBatch]) -> None:
+        self.done += 1
+        for b in batches:
+            self.counts["sources"] += 1
+            self.counts["read"] += b.provenance.n_read
+            self.counts["accepted"] += b.responses.num_rows
+            self.counts["quarantined"] += b.quarantine.num_rows
+            self.rows += b.provenance.n_read
+        self.group.append((self.done, unit, batches))
+        if self.rows >= LOAD_GROUP_ROWS:  # bounds memory: a group is loaded and dropped before the next
+            self.flush()
+
+    def flush(self) -> None:
+        self.w.load_many([b for _, _, bs in self.group for b in bs], self.run_id)
+        for i, s, batches in self.group:
+            record_unit(self.w, unit_key=s["key"], target=s["target"], path=s["path"], adapter=s["adapter"],
+                        sha256=s["sha256"], fingerprint=s["fingerprint"],
+                        source_ids=[b.provenance.source_id for b in batches], run_id=self.run_id)
+            print(f"loaded unit {i}/{self.n_units}: {s['key']}", flush=True)
+        self.group.clear()
+        self.rows = 0
+
+    def finish(self, shards: list[dict], failures: list[tuple[str, str]], unrecognised: list[tuple[str, str]],
+               cleared: list[str], staging: str, planned_targets: list[str] | None,
+               planned_units: list[str] | None) -> dict:
+        """Load the last group, drop what left the inputs, record what could not be read, refresh the
+        dimension tables, and remove the staging left behind. Returns the ingest summary."""
+        self.flush()
+        w = self.w
+        loaded = [s for s in shards if s["status"] == "staged"]
+        summary = {**self.counts, "unrecognised": len(unrecognised), "failed": len(failures),
+                   "units_read": len(loaded), "units_unchanged": sum(s["status"] == "unchanged" for s in shards),
+                   "sources_unchanged": sum(s.get("n_sources", 0) for s in shards if s["status"] == "unchanged"),
+                   "staged_reused": sum(bool(s.get("reused")) for s in loaded)}
+        # Units whose files are gone from a target read in full this time: their sources go too.
+        summary["sources_removed"] = len(prune_units(w, planned_targets or [], planned_units or []))
+        # A re-run replaces what earlier runs said about the same inputs.
+        w.clear_failures(cleared + [p for p, _ in unrecognised] + [t for t, _ in failures])
+        for target, reason in failures + unrecognised:
+            w.record_failure(target, reason, self.run_id)
+        reg = bench_registry.known()
+        w.refresh_dimensions(pa.table({
+            "benchmark": [b.id for b in reg.values()],
+            "name": [b.name for b in reg.values()],
+            "n_choices": pa.array([b.n_choices for b in reg.values()], pa.int32()),
+        }))
+        # Staged shards are loaded: drop them, and anything half-written by a crashed attempt.
+        root = Path(staging) / "ingest"
+        keep = {Path(s["dir"]).name for s in loaded if "dir" in s}
+        for d in root.glob("*") if root.is_dir() else []:
+            if d.name in keep or ".tmp-" in d.name or shard_meta(d) is None:
+                shutil.rmtree(d, ignore_errors=True)
+        _rmdir_empty(root)
+        return summary
+
+    def close(self) -> None:
+        self.w.close()
+
+
+def _batches_of(unit: dict) -> list[SourceBatch]:
+    """A staged unit's batches: handed over in memory, or read back from its parquet shard."""
+    batches = unit.pop("batches", None)
+    return batches if batches is not None else read_shard(Path(unit["dir"]))
+
+
 @task(cache_policy=NONE)
 def load_staged(db: str, shards: list[dict], failures: list[tuple[str, str]], unrecognised: list[tuple[str, str]],
                 cleared: list[str], run_id: str, staging: str, planned_targets: list[str] | None = None,
@@ -161,62 +249,13 @@ def load_staged(db: str, shards: list[dict], failures: list[tuple[str, str]], un
     """Load every staged shard (in groups of ~LOAD_GROUP_ROWS records, one transaction per group, then each
     unit's record), record what could not be read, and refresh the dimension tables."""
     loaded = [s for s in sorted(shards, key=lambda s: s["key"]) if s["status"] == "staged"]
-    summary = {"sources": 0, "read": 0, "accepted": 0, "quarantined": 0, "unrecognised": len(unrecognised),
-               "failed": len(failures), "units_read": len(loaded),
-               "units_unchanged": sum(s["status"] == "unchanged" for s in shards),
-               "sources_unchanged": sum(s.get("n_sources", 0) for s in shards if s["status"] == "unchanged"),
-               "staged_reused": sum(bool(s.get("reused")) for s in loaded)}
-    with CatalogWriter(db) as w:
-        # DuckDB keeps the table blocks it wrote cached (~20 MB per million responses) up to its memory_limit,
-        # 80% of RAM by default: at 100M rows that alone would be ~2 GB in this process. Clean cached blocks are evicted
-        # (not spilled) under a cap; this writer closes at the end of the load, so the cap is the load's only.
-        w.con.execute(f"SET memory_limit = '{os.environ.get('BENCH_AUDIT_LOAD_MEMORY', LOAD_MEMORY_LIMIT)}'")
-        group: list[tuple[int, dict, list]] = []
-
-        def flush() -> None:
-            # one transaction for the group's sources (catalog/writer.py load_many), then each unit's record
-            w.load_many([b for _, _, bs in group for b in bs], run_id)
-            for i, s, batches in group:
-                record_unit(w, unit_key=s["key"], target=s["target"], path=s["path"], adapter=s["adapter"],
-                            sha256=s["sha256"], fingerprint=s["fingerprint"],
-                            source_ids=[b.provenance.source_id for b in batches], run_id=run_id)
-                print(f"loaded unit {i}/{len(loaded)}: {s['key']}", flush=True)
-            group.clear()
-
-        rows = 0
-        for i, s in enumerate(loaded, 1):
-            batches = read_shard(Path(s["dir"]))
-            for b in batches:
-                summary["sources"] += 1
-                summary["read"] += b.provenance.n_read
-                summary["accepted"] += b.responses.num_rows
-                summary["quarantined"] += b.quarantine.num_rows
-                rows += b.provenance.n_read
-            group.append((i, s, batches))
-            if rows >= LOAD_GROUP_ROWS:  # bounds memory: a group is loaded and dropped before the next is read
-                flush()
-                rows = 0
-        flush()
-        # Units whose files are gone from a target read in full this time: their sources go too.
-        summary["sources_removed"] = len(prune_units(w, planned_targets or [], planned_units or []))
-        # A re-run replaces what earlier runs said about the same inputs.
-        w.clear_failures(cleared + [p for p, _ in unrecognised] + [t for t, _ in failures])
-        for target, reason in failures + unrecognised:
-            w.record_failure(target, reason, run_id)
-        reg = bench_registry.known()
-        w.refresh_dimensions(pa.table({
-            "benchmark": [b.id for b in reg.values()],
-            "name": [b.name for b in reg.values()],
-            "n_choices": pa.array([b.n_choices for b in reg.values()], pa.int32()),
-        }))
-    # Staged shards are loaded: drop them, and anything half-written by a crashed attempt.
-    root = Path(staging) / "ingest"
-    keep = {Path(s["dir"]).name for s in shards if s["status"] == "staged"}
-    for d in root.glob("*") if root.is_dir() else []:
-        if d.name in keep or ".tmp-" in d.name or shard_meta(d) is None:
-            shutil.rmtree(d, ignore_errors=True)
-    _rmdir_empty(root)
-    return summary
+    loader = _UnitLoader(db, run_id, len(loaded))
+    try:
+        for s in loaded:
+            loader.add(s, _batches_of(s))
+        return loader.finish(shards, failures, unrecognised, cleared, staging, planned_targets, planned_units)
+    finally:
+        loader.close()
 
 
 def _flag(value: bool | None, env: str) -> bool:
@@ -334,15 +373,26 @@ class _Member:
         return r
 
 
-def _stage_pool(pool: ThreadPoolExecutor):
-    """The engine-free staging: groups of units (``_unit_groups``) on a bounded thread pool, so at most the
-    pool's size of groups are read and held in memory at once; one future per unit, in the units' order."""
-    def stage(shards: list[Shard], staging: str, known: list[str | None]) -> list[_Member]:
-        futures: list[_Member] = []
-        for g in _unit_groups(shards):
-            f = pool.submit(stage_units, [shards[i] for i in g], staging, [known[i] for i in g])
-            futures += [_Member(f, j) for j in range(len(g))]
-        return futures
+def _stage_pool(pool: ThreadPoolExecutor, workers: int):
+    """The engine-free staging: groups of units (``_unit_groups``) read on a thread pool, their batches kept in
+    memory for the writer in this process (no parquet round trip). One future per unit, in the units' order,
+    handed out lazily: a group is submitted only when at most ``workers`` others are ahead of the writer, so
+    memory holds a few groups, never the corpus."""
+    def stage(shards: list[Shard], staging: str, known: list[str | None]) -> Iterator[_Member]:
+        groups = iter(_unit_groups(shards))
+        ahead: deque = deque()
+
+        def submit() -> None:
+            g = next(groups, None)
+            if g is not None:
+                ahead.append((g, pool.submit(stage_units, [shards[i] for i in g], staging, [known[i] for i in g],
+                                             in_memory=True)))
+        for _ in range(workers + 1):
+            submit()
+        while ahead:
+            g, f = ahead.popleft()
+            submit()
+            yield from (_Member(f, j) for j in range(len(g)))
     return stage
 
 
@@ -355,7 +405,7 @@ def _call_prefect(t, **kw):
 
 
 def _ingest(sources: list[str], db: str, mirror: str | None, run_id: str, *, staging: Path, full_refresh: bool,
-            stage, call, log) -> dict:
+            stage, call, log, stream: bool = False) -> dict:
     targets = resolve_sources(sources, mirror)
     failures: list[tuple[str, str]] = []
     shards: list[Shard] = []
@@ -378,25 +428,38 @@ def _ingest(sources: list[str], db: str, mirror: str | None, run_id: str, *, sta
     with CatalogWriter(db) as w:
         known = {} if full_refresh else known_units(w)
     futures = stage(shards, str(staging), [known.get(s.key, (None, 0))[0] for s in shards])
-    staged = []
-    for s, f in tqdm(list(zip(shards, futures)), desc="reading sources", unit="unit", disable=None):
-        try:
-            r = f.result()
-        except Exception as e:
-            log.warning("could not read %s: %s", s.path, e)
-            failures.append((s.path, f"{type(e).__name__}: {e}"))
-            continue
-        if r["status"] == "unchanged":
-            r["n_sources"] = known[s.key][1]
-        staged.append(r)
-        cleared.append(s.path)
-    # A target whose every unit was planned and reached the loader is complete: units missing from it are gone.
-    failed_paths = {p for p, _ in failures}
-    complete = [t.label for t in targets if not t.error and t.label not in failed_paths
-                and not any(s.target == t.label and s.path in failed_paths for s in shards)]
-    summary = call(load_staged, db=db, shards=staged, failures=failures, unrecognised=unrecognised,
-                   cleared=cleared, run_id=run_id, staging=str(staging), planned_targets=complete,
-                   planned_units=[s.key for s in shards])
+    # Engine-free: the writer loads each unit as its read comes in (reads go on meanwhile on the pool). Under
+    # Prefect the reads are tasks that stage parquet, and load_staged loads them once all are in.
+    loader = _UnitLoader(db, run_id, len(shards)) if stream else None
+    try:
+        staged = []
+        for s, f in tqdm(zip(shards, futures), total=len(shards), desc="reading sources", unit="unit",
+                         disable=None):
+            try:
+                r = f.result()
+            except Exception as e:
+                log.warning("could not read %s: %s", s.path, e)
+                failures.append((s.path, f"{type(e).__name__}: {e}"))
+                continue
+            if r["status"] == "unchanged":
+                r["n_sources"] = known[s.key][1]
+            elif loader is not None:
+                loader.add(r, _batches_of(r))
+            staged.append(r)
+            cleared.append(s.path)
+        # A target whose every unit was planned and reached the loader is complete: units missing from it are gone.
+        failed_paths = {p for p, _ in failures}
+        complete = [t.label for t in targets if not t.error and t.label not in failed_paths
+                    and not any(s.target == t.label and s.path in failed_paths for s in shards)]
+        rest = dict(failures=failures, unrecognised=unrecognised, cleared=cleared, staging=str(staging),
+                    planned_targets=complete, planned_units=[s.key for s in shards])
+        if loader is not None:
+            summary = loader.finish(staged, **rest)
+        else:
+            summary = call(load_staged, db=db, shards=staged, run_id=run_id, **rest)
+    finally:
+        if loader is not None:
+            loader.close()
     if summary["units_unchanged"]:
         log.info("%d sources unchanged, skipped", summary["sources_unchanged"])
     return summary
@@ -434,10 +497,11 @@ def ingest_sources(sources: list[str], db: str, mirror: str | None = None, *, fu
             run_id = w.start_run("ingest", {"sources": sources, "mirror": mirror})
         status = "failed"
         try:
-            with ThreadPoolExecutor(read_threads(), thread_name_prefix="stage") as pool:
+            workers = read_threads()
+            with ThreadPoolExecutor(workers, thread_name_prefix="stage") as pool:
                 out = _ingest(sources, db, mirror, run_id, staging=staging_dir(db, staging),
-                              full_refresh=full_refresh, stage=_stage_pool(pool), call=_call_inline,
-                              log=logging.getLogger("bench-audit"))
+                              full_refresh=full_refresh, stage=_stage_pool(pool, workers), call=_call_inline,
+                              log=logging.getLogger("bench-audit"), stream=True)
             _rmdir_empty(staging_dir(db, staging))
             status = "completed"
             return out

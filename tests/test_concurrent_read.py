@@ -11,7 +11,11 @@ import pyarrow as pa
 
 from audit.ingest import read_target
 from audit.sources import ReadContext
+from concurrent.futures import ThreadPoolExecutor
+
+import flows.audit as flows_audit
 from flows.audit import ingest_sources
+from flows.shards import plan_target
 from test_hostile_inputs import lm_record, write_lm
 
 
@@ -96,3 +100,31 @@ def test_engine_free_ingest_gives_the_same_catalog_as_the_one_call_read(tmp_path
     assert any(r[1] == "expect_column_values_to_be_between" and r[7] == '{"unexpected_sample": [7.5]}'
                for r in results)
     shutil.rmtree(root)
+
+
+class _CountingPool(ThreadPoolExecutor):
+    """A real thread pool that counts what it was given."""
+    submitted = 0
+
+    def submit(self, *args, **kwargs):
+        self.submitted += 1
+        return super().submit(*args, **kwargs)
+
+
+def test_engine_free_reads_stay_a_few_groups_ahead_of_the_writer(tmp_path, monkeypatch):
+    """`bench-audit ingest` hands read units to the writer in memory: the pool must be given a group only when
+    few are waiting, or a corpus read faster than it loads would sit in memory whole."""
+    root = tmp_path / "corpus"
+    for m in range(6):
+        write_lm(root / f"org__m{m}", [lm_record(i) for i in range(20)], model=f"org/m{m}")
+    shards, _ = plan_target("corpus", root, ReadContext(root=root))
+    monkeypatch.setattr(flows_audit, "STAGE_GROUP_UNITS", 1)  # one unit per group, so groups are countable
+    with _CountingPool(1) as pool:
+        members = flows_audit._stage_pool(pool, 1)(shards, str(tmp_path / "staging"), [None] * len(shards))
+        first = next(members).result()
+        assert pool.submitted == 3  # the group being handed over, plus one per worker and one queued
+        assert first["status"] == "staged" and [b.responses.num_rows for b in first["batches"]] == [20]
+        rest = [m.result() for m in members]
+        assert pool.submitted == 6 and len(rest) == 5
+    assert all(len(r["batches"]) == 1 for r in rest)
+    assert not (tmp_path / "staging").exists()  # in memory: nothing written

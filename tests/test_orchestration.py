@@ -244,6 +244,43 @@ def test_ingest_command_is_incremental_and_sees_side_files(shared_data, tmp_path
     con.close()
 
 
+def test_ingest_killed_mid_load_then_rerun_equals_uninterrupted(inputs, tmp_path, capsys):
+    """`bench-audit ingest` loads units as their reads come in, from memory (nothing is staged on disk): a kill -9
+    between a group's commit and its units' records leaves those units unrecorded, and the next run reads exactly
+    them again and ends with the catalog an uninterrupted ingest gives."""
+    whole = tmp_path / "whole.duckdb"
+    assert main(["ingest", *inputs, "--db", str(whole)]) == 0
+    db = tmp_path / "k.duckdb"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "audit.cli", "ingest", *inputs, "--db", str(db)], cwd=REPO,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen = []
+    deadline = time.monotonic() + 120
+    try:
+        for line in proc.stdout:
+            seen.append(line)
+            if "loaded unit 1/8" in line:  # the group is committed; the writer is recording its units
+                os.kill(proc.pid, signal.SIGKILL)
+                break
+            assert time.monotonic() < deadline, "".join(seen[-20:])
+    finally:
+        proc.kill()
+        proc.wait(30)
+    assert proc.returncode == -signal.SIGKILL, "".join(seen[-20:])
+    con = duckdb.connect(str(db), read_only=True)
+    committed = con.sql("SELECT count(*) FROM ingest_units").fetchall()[0][0]
+    con.close()
+    assert 1 <= committed < 8, f"the kill was meant to land while the writer records units: {committed} of 8 in"
+    assert not Path(f"{db}.staging").exists()  # the engine-free ingest stages nothing on disk
+
+    capsys.readouterr()
+    assert main(["ingest", *inputs, "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert f"{committed} sources unchanged, skipped" in out and f"sources: {8 - committed} " in out
+    assert catalog_contents(db) == catalog_contents(whole)
+    assert [status for _, status in _runs(db)] == ["interrupted", "completed"]
+
+
 def test_waiting_run_gets_the_lock_when_the_holder_finishes(tmp_path):
     import threading
 
