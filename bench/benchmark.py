@@ -9,8 +9,9 @@ phase in its own process so each peak RSS is its own:
              also, for reference, DuckDB materialising every record into a table (CREATE TABLE AS read_json)
   ingest     bench-audit: read_target (discover, parse, canonical rows, abstention detection, Great Expectations
              suite) + the single writer loading every batch into a DuckDB catalog (one transaction)
-  ingest_flow  what users run: `bench-audit ingest` (flows/audit.py ingest_sources): per-unit read + GE suite,
-             parquet staging, grouped loads, unit bookkeeping
+  ingest_flow  what users run: `bench-audit ingest` (flows/audit.py ingest_sources): units read in groups on a
+             thread pool (one GE run per group), handed to the writer in memory, loaded in groups while the
+             reads go on, unit bookkeeping
   rescore    bench-audit: outcome counts + scores at 5 thresholds with 1,000-resample bootstrap CIs and ranks;
              against the floor's GROUP BY over the same catalog
   pandas     a straightforward pandas implementation of the same ingest (read_json lines=True, outcomes,
@@ -196,9 +197,10 @@ def phase_ingest(root: Path, work: Path) -> dict:
 
 def phase_ingest_flow(root: Path, work: Path) -> dict:
     """What a user runs: ``bench-audit ingest <folder>`` (flows/audit.py ``ingest_sources``, the ingest flow without
-    the Prefect engine): plan units, fingerprint them, read each unit (read_target with its Great Expectations
-    suite) and stage it as parquet, then the single writer loads the staged units in groups and records them.
-    Memory is bounded by one unit (read) and one load group (write), not by the corpus."""
+    the Prefect engine): plan units, fingerprint them, read them in groups on a thread pool (one Great
+    Expectations run per group), and hand each read unit to the single writer, which loads them in groups while
+    the reads go on and records each unit. Memory is bounded by a few read groups and one load group, not by the
+    corpus."""
     sys.path.insert(0, str(REPO))
     import duckdb
 
