@@ -43,10 +43,16 @@ def test_synthetic_edge_shapes_read_identically(tmp_path):
     recs = [lm_record(i, response=r) for i, r in enumerate(["42", "", "I don't know", "<b>x</b>", "ünï"])]
     recs += [lm_record(5), lm_record(1, response="dup")]  # a duplicate: same quarantine row both ways
     recs[3]["doc"] = {"question": "", "query": "the query"}  # empty question falls through to query
+    # `question or query or problem`: with nothing non-empty, the last one, "" where given, else nothing
+    recs[0]["doc"] = {"question": "", "query": "", "problem": ""}
+    recs[1]["doc"] = {"question": "", "problem": ""}
+    recs[2]["doc"] = {"question": "", "query": ""}
+    recs[4]["doc"] = {}
+    recs[5]["doc"] = {"problem": "the problem", "question": None}
     write_lm(d, recs)
     fast = _same(*_pair(d, tmp_path))
     assert fast[0].quarantine.num_rows == 1 and fast[0].responses.num_rows == 6
-    assert fast[0].responses["prompt"][3].as_py() == "the query"
+    assert fast[0].responses["prompt"].to_pylist() == ["", "", None, "the query", None, "the problem"]
 
 
 def test_anything_unusual_takes_the_per_line_path(tmp_path):

@@ -165,14 +165,15 @@ def _read_vectorised(path: Path, task: str, model: str, source_id: str, prov) ->
         doc = t["doc"].combine_chunks()
         if doc.null_count:
             return None
-        # coerce_text(doc.get("question") or doc.get("query") or doc.get("problem")): first non-empty text
-        for key in reversed(("question", "query", "problem")):
+        # coerce_text(doc.get("question") or doc.get("query") or doc.get("problem")): the first non-empty text,
+        # else the last operand as it is ("" where the doc gives "problem": "", nothing where it gives none)
+        for i, key in enumerate(reversed(("question", "query", "problem"))):
             if doc.type.get_field_index(key) < 0:
                 continue
             v = pc.struct_field(doc, key)
             if not pa.types.is_string(v.type):
                 return None
-            prompt = pc.if_else(pc.fill_null(pc.greater(pc.utf8_length(v), 0), False), v, prompt)
+            prompt = v if i == 0 else pc.if_else(pc.fill_null(pc.greater(pc.utf8_length(v), 0), False), v, prompt)
     elif "doc" in names:
         return None
     if "target" in names:
