@@ -1,7 +1,8 @@
 """Prefect flows: ingest -> classify -> rescore -> report. Orchestration only; the work lives in ``audit``.
 
-Fan-out (see docs/orchestration.md): each ingest unit (source file or folder, usually one model) is read by its
-own task through ``audit.ingest.read_target`` and staged as parquet; each benchmark is re-scored by its own task
+Fan-out (see docs/orchestration.md): ingest units (a source file or folder, usually one model) are read in groups,
+one task per group, through ``audit.ingest.read_target`` and each staged as parquet; each benchmark is re-scored
+by its own task
 from a parquet export. Only tasks called inline (in the flow's process) open the catalog, one at a time: DuckDB
 allows one writer process. The runner (threads, or Dask) is a flow parameter. Units whose content fingerprint is
 unchanged are skipped; staged shards left by a crashed run are reused; a lock file keeps two runs apart.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import math
 import os
 import shutil
 from collections import deque
@@ -48,18 +50,22 @@ from tqdm.auto import tqdm
 
 
 # -- tasks that run anywhere (threads or Dask workers): no catalog access --------------------------------------
-@task(retries=1, retry_delay_seconds=1, cache_policy=NONE, task_run_name="read {shard.key}")
-def stage_shard(shard: Shard, staging: str, known: str | None = None) -> dict:
-    """Read one ingest unit and stage its batches as parquet. Skips the read when the unit's fingerprint equals
-    ``known`` (what the catalog last loaded) or when a crashed run already staged it."""
-    out, dest, result = _read_unit(shard, staging, known, finish=True)
-    if result is not None:
-        write_shard(dest, result.batches, {"key": shard.key, "unrecognised": result.unrecognised})
+@task(cache_policy=NONE, task_run_name="read {label}")
+def stage_group(shards: list[Shard], staging: str, known: list[str | None], label: str) -> list[dict | Exception]:
+    """Read a group of units (``stage_units``: one GE run and one detector pass for the group) and stage each as
+    parquet. A unit skipped when its fingerprint equals ``known`` (what the catalog last loaded) or when a crashed
+    run already staged it. A unit that fails is tried once more on its own (a transient read error), then its
+    error is its result: one unit's failure is never its neighbours'."""
+    out = stage_units(shards, staging, known)
+    again = [i for i, r in enumerate(out) if isinstance(r, Exception)]
+    for i in again:
+        out[i] = stage_units([shards[i]], staging, [known[i]])[0]
     return out
 
 
-def _read_unit(shard: Shard, staging: str, known: str | None, *, finish: bool):
-    """(the unit's staging record, its shard folder, its ReadResult or None when there is nothing to read)."""
+def _read_unit(shard: Shard, staging: str, known: str | None):
+    """(the unit's staging record, its shard folder, its ReadResult or None when there is nothing to read). The
+    read is not finished: outcomes and validation are the caller's (``finish_reads``, once per group)."""
     unit_sha = sha256_of(Path(shard.path))
     fp = shard.fingerprint(unit_sha)
     out = {"key": shard.key, "target": shard.target, "path": shard.path, "adapter": shard.adapter,
@@ -71,7 +77,7 @@ def _read_unit(shard: Shard, staging: str, known: str | None, *, finish: bool):
     if shard_meta(dest) is not None:
         return {**out, "status": "staged", "dir": str(dest), "reused": True}, dest, None
     ctx = dataclasses.replace(shard.ctx, hashes={shard.path: unit_sha})  # provenance reuses the unit's hash
-    result = read_target(shard.path, ctx, threads=1, finish=finish)  # units are read side by side already
+    result = read_target(shard.path, ctx, threads=1, finish=False)  # units are read side by side already
     return {**out, "status": "staged", "dir": str(dest), "reused": False}, dest, result
 
 
@@ -84,7 +90,7 @@ STAGE_GROUP_UNITS = 64
 
 def stage_units(shards: list[Shard], staging: str, known: list[str | None], *,
                 in_memory: bool = False) -> list[dict | Exception]:
-    """``stage_shard`` for several units with one GE run over all of them (validate_batches judges each batch on
+    """Read and stage several units with one GE run over all of them (validate_batches judges each batch on
     its own rows, so the rows, quarantines and results are the per-unit runs'). Per unit: its staging record, or
     the exception that stopped it (one unit's failure is never its neighbours'). ``in_memory``: the record
     carries the unit's batches ("batches") instead of writing them as parquet, for a writer in this process."""
@@ -92,7 +98,7 @@ def stage_units(shards: list[Shard], staging: str, known: list[str | None], *,
     todo = []
     for shard, k in zip(shards, known):
         try:
-            out, dest, result = _read_unit(shard, staging, k, finish=False)
+            out, dest, result = _read_unit(shard, staging, k)
         except Exception as e:
             outs.append(e)
             continue
@@ -118,8 +124,10 @@ def stage_units(shards: list[Shard], staging: str, known: list[str | None], *,
     return outs
 
 
-def _unit_groups(shards: list[Shard]) -> list[list[int]]:
-    """Consecutive units in groups of at most STAGE_GROUP_BYTES of files (and STAGE_GROUP_UNITS units)."""
+def _unit_groups(shards: list[Shard], parallel: int = 1) -> list[list[int]]:
+    """Consecutive units in groups of at most STAGE_GROUP_BYTES of files and STAGE_GROUP_UNITS units, and at
+    least ``parallel`` groups when there are that many units (so a small corpus still keeps every worker busy)."""
+    cap = min(STAGE_GROUP_UNITS, max(1, math.ceil(len(shards) / max(1, parallel))))
     groups: list[list[int]] = []
     size = 0
     for i, s in enumerate(shards):
@@ -127,7 +135,7 @@ def _unit_groups(shards: list[Shard]) -> list[list[int]]:
             n = os.stat(s.path).st_size if os.path.isfile(s.path) else STAGE_GROUP_BYTES
         except OSError:
             n = STAGE_GROUP_BYTES
-        if not groups or size + n > STAGE_GROUP_BYTES or len(groups[-1]) >= STAGE_GROUP_UNITS:
+        if not groups or size + n > STAGE_GROUP_BYTES or len(groups[-1]) >= cap:
             groups.append([])
             size = 0
         groups[-1].append(i)
@@ -355,9 +363,20 @@ def _submit_prefect(t, **kw):
     return t.submit(**kw)
 
 
-def _stage_prefect(shards: list[Shard], staging: str, known: list[str | None]) -> list:
-    """One Prefect task per unit (each its own GE run), on the flow's task runner."""
-    return [stage_shard.submit(shard=s, staging=staging, known=k) for s, k in zip(shards, known)]
+def _stage_prefect(parallel: int):
+    """One Prefect task per group of units (``_unit_groups``: one GE run per group, not per unit, which at
+    leaderboard scale is thousands of runs and task runs fewer), on the flow's task runner of ``parallel``
+    workers; one future per unit."""
+    def stage(shards: list[Shard], staging: str, known: list[str | None]) -> list:
+        futures: list = []
+        for g in _unit_groups(shards, parallel):
+            first, last = shards[g[0]].key, shards[g[-1]].key
+            label = first if len(g) == 1 else f"{len(g)} units, {first} .. {last}"
+            f = stage_group.submit(shards=[shards[i] for i in g], staging=staging, known=[known[i] for i in g],
+                                   label=label)
+            futures += [_Member(f, j) for j in range(len(g))]
+        return futures
+    return stage
 
 
 class _Member:
@@ -379,7 +398,7 @@ def _stage_pool(pool: ThreadPoolExecutor, workers: int):
     handed out lazily: a group is submitted only when at most ``workers`` others are ahead of the writer, so
     memory holds a few groups, never the corpus."""
     def stage(shards: list[Shard], staging: str, known: list[str | None]) -> Iterator[_Member]:
-        groups = iter(_unit_groups(shards))
+        groups = iter(_unit_groups(shards, workers))
         ahead: deque = deque()
 
         def submit() -> None:
@@ -481,11 +500,11 @@ def _rescore(db: str, thresholds: Sequence[float], staging: Path, run_id: str, b
     return scores
 
 
-@flow(name="ingest", log_prints=True)
+@flow(name="ingest", log_prints=True, task_runner=RunnerSpec.resolve().build())
 def ingest_flow(sources: list[str], db: str, mirror: str | None = None, run_id: str = "adhoc",
                 staging: str | None = None, full_refresh: bool = False) -> dict:
     return _ingest(sources, db, mirror, run_id, staging=staging_dir(db, staging), full_refresh=full_refresh,
-                   stage=_stage_prefect, call=_call_prefect, log=get_run_logger())
+                   stage=_stage_prefect(read_threads()), call=_call_prefect, log=get_run_logger())
 
 
 def ingest_sources(sources: list[str], db: str, mirror: str | None = None, *, full_refresh: bool = False,
@@ -514,12 +533,12 @@ def ingest_sources(sources: list[str], db: str, mirror: str | None = None, *, fu
 def pipeline_flow(sources: list[str], db: str, mirror: str | None, run_id: str, thresholds: list[float],
                   report: str | None, staging: str, full_refresh: bool = False,
                   partition_rescore: bool = True, harness_catalogs: bool | None = None,
-                  probes: bool | None = None) -> dict:
-    """ingest (fan-out per unit) -> classify -> re-score (fan-out per benchmark) -> report, on this flow's
-    task runner."""
+                  probes: bool | None = None, parallel: int = 2) -> dict:
+    """ingest (fan-out per group of units) -> classify -> re-score (fan-out per benchmark) -> report, on this
+    flow's task runner of ``parallel`` workers."""
     log = get_run_logger()
     summary = _ingest(sources, db, mirror, run_id, staging=Path(staging), full_refresh=full_refresh,
-                      stage=_stage_prefect, call=_call_prefect, log=log)
+                      stage=_stage_prefect(parallel), call=_call_prefect, log=log)
     summary["grading_units"] = classify(db, harness_catalogs, probes)
     scores = _rescore(db, thresholds, Path(staging), run_id, partition_rescore, _submit_prefect, _call_prefect)
     summary["score_rows"] = scores.num_rows
@@ -580,7 +599,7 @@ def audit_flow(sources: list[str] | None = None, db: str = "bench-audit.duckdb",
             with spec.api_for_workers():
                 summary = pipeline_flow.with_options(task_runner=spec.build())(
                     sources or [], db, mirror, run_id, thresholds, report, str(stage), full_refresh,
-                    partition_rescore, harness_catalogs, probes)
+                    partition_rescore, harness_catalogs, probes, spec.parallel)
             status = "completed"
             return {**summary, "run_id": run_id, "db": str(Path(db)), "task_runner": spec.describe()}
         finally:

@@ -2,7 +2,8 @@
 
 Resolution order for each setting: the explicit argument (flow parameter / CLI option), then the environment
 (``BENCH_AUDIT_TASK_RUNNER`` = threads | dask, ``BENCH_AUDIT_DASK_ADDRESS`` = scheduler address,
-``BENCH_AUDIT_DASK_WORKERS`` = local cluster size, ``BENCH_AUDIT_MAX_WORKERS`` = threads), then the defaults.
+``BENCH_AUDIT_DASK_WORKERS`` = local cluster size, ``BENCH_AUDIT_MAX_WORKERS`` = threads), then the defaults
+(threads: as many as ``BENCH_AUDIT_READ_THREADS``, i.e. the cores, at most 4; never Prefect's unbounded default).
 """
 
 from __future__ import annotations
@@ -35,14 +36,27 @@ class RunnerSpec:
             raise ValueError(f"task runner {kind!r}: choose one of {', '.join(KINDS)}")
         workers = int(dask_workers or env("BENCH_AUDIT_DASK_WORKERS") or 2)
         threads = max_workers or (int(env("BENCH_AUDIT_MAX_WORKERS")) if env("BENCH_AUDIT_MAX_WORKERS") else None)
-        if workers < 1 or (threads is not None and threads < 1):
+        if threads is None:
+            # Prefect's own default is unbounded: every read task of a 4,500-model corpus would start at once
+            # and hold its units in memory together. The reads and the scoring are CPU-bound: the cores suffice.
+            from audit.ingest import read_threads
+
+            threads = read_threads()
+        if workers < 1 or threads < 1:
             raise ValueError("worker counts must be at least 1")
         procs = dask_processes if dask_processes is not None else env("BENCH_AUDIT_DASK_PROCESSES", "1") != "0"
         return cls(kind, address, workers, procs, threads)
 
+    @property
+    def parallel(self) -> int:
+        """How many tasks can run at once (a cluster at an address: its size is unknown here, say 8)."""
+        if self.kind == "threads":
+            return self.max_workers or 1
+        return 8 if self.dask_address else self.dask_workers
+
     def describe(self) -> str:
         if self.kind == "threads":
-            return f"threads (max {self.max_workers or 'default'})"
+            return f"threads (max {self.max_workers})"
         if self.dask_address:
             return f"dask cluster at {self.dask_address}"
         return f"local dask cluster, {self.dask_workers} {'process' if self.dask_processes else 'thread'} workers"

@@ -171,6 +171,22 @@ def test_kill_mid_write_then_rerun_equals_uninterrupted(threaded, inputs, tmp_pa
     assert not lock_path(db).exists()
 
 
+def test_thread_runner_is_bounded_by_default(monkeypatch):
+    """Prefect's ThreadPoolTaskRunner starts every submitted task at once unless told otherwise: a 4,500-model
+    corpus would be read into memory whole. Unset, the runner gets the read threads; an explicit value wins."""
+    from flows.runners import RunnerSpec
+
+    monkeypatch.delenv("BENCH_AUDIT_MAX_WORKERS", raising=False)
+    monkeypatch.setenv("BENCH_AUDIT_READ_THREADS", "3")
+    spec = RunnerSpec.resolve()
+    assert spec.max_workers == 3 and spec.parallel == 3 and spec.build()._max_workers == 3
+    assert spec.describe() == "threads (max 3)"
+    assert RunnerSpec.resolve(max_workers=5).build()._max_workers == 5
+    monkeypatch.setenv("BENCH_AUDIT_MAX_WORKERS", "7")
+    assert RunnerSpec.resolve().max_workers == 7
+    assert RunnerSpec.resolve("dask", dask_workers=3).parallel == 3
+
+
 # -- the lock ------------------------------------------------------------------------------------------------
 def test_second_writer_is_refused_with_who_holds_it(tmp_path):
     db = tmp_path / "l.duckdb"
