@@ -277,3 +277,20 @@ def test_damaged_zstandard_members_are_quarantined_by_name(tmp_path: Path):
     assert "zip bomb" in q["x.eval!samples/bomb_epoch_1.json"]
     assert b.responses["sample_id"].to_pylist() == ["rec1", "rec1#epoch2"]
     assert b.provenance.n_read == 6
+
+
+def test_an_eval_log_inside_a_zip_reads_as_the_log_alone(tmp_path: Path):
+    """Logs folders are often published zipped: the .eval member (itself a zip) is opened in place, through the
+    outer archive's limits, and gives the rows and quarantines the .eval alone gives."""
+    log = _log()
+    alone = write_eval(tmp_path / "alone" / f"{NAME}.eval", eval_members(log))
+    (tmp_path / "zipped").mkdir()
+    with zipfile.ZipFile(tmp_path / "zipped" / "logs.zip", "w", zipfile.ZIP_STORED) as z:
+        z.write(alone, f"logs/{NAME}.eval")
+    [e] = read_target(alone.parent).batches
+    batches = read_target(tmp_path / "zipped").batches
+    assert [b.provenance.format for b in batches] == ["inspect_eval"]  # no "unrecognised member" batch
+    [z] = batches
+    assert _canonical(z) == _canonical(e) and len(_canonical(z)) == 4
+    assert list(_quarantine(z).values()) == list(_quarantine(e).values())
+    assert z.provenance.uri.endswith(f"logs.zip!/logs/{NAME}.eval") and z.provenance.n_read == 5

@@ -24,7 +24,9 @@ import fnmatch
 import io
 import os
 import re
+import shutil
 import stat as stat_mod
+import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -135,7 +137,27 @@ class SafeZip:
     limits: ArchiveLimits = field(default_factory=ArchiveLimits.from_env)
 
     def __post_init__(self) -> None:
-        self.zf = zipfile.ZipFile(self.path)
+        self._spool = None
+        source = self.path
+        if isinstance(self.path, ArchivePath):
+            # A zip inside a zip (an Inspect .eval log in a zipped logs folder): zipfile needs random access, and
+            # a member is a stream. Copy it, through the outer archive's limits (member size, ratio), into a
+            # private temporary file (memory up to 64 MiB): never extracted under its own name.
+            self._spool = tempfile.SpooledTemporaryFile(max_size=64 * _MiB)
+            try:
+                with self.path.open("rb") as fh:
+                    shutil.copyfileobj(fh, self._spool, 1 << 20)
+            except BaseException:
+                self._spool.close()
+                raise
+            self._spool.seek(0)
+            source = self._spool
+        try:
+            self.zf = zipfile.ZipFile(source)
+        except BaseException:
+            if self._spool is not None:
+                self._spool.close()
+            raise
         self.rejected: list[tuple[str, str]] = []
         self.files: dict[str, zipfile.ZipInfo] = {}
         self.dirs: set[str] = {""}
@@ -176,6 +198,8 @@ class SafeZip:
 
     def close(self) -> None:
         self.zf.close()
+        if self._spool is not None:
+            self._spool.close()
 
     def __enter__(self) -> "SafeZip":
         return self
@@ -341,8 +365,11 @@ class ArchivePath:
             return fh.read()
 
 
-def is_zip(path: Path) -> bool:
-    return isinstance(path, Path) and path.is_file() and head(path, 4) in (b"PK\x03\x04", b"PK\x05\x06")
+def is_zip(path: Path | ArchivePath) -> bool:
+    """A zip file, or a zip archive member that is itself a zip (the zip adapter does not open those: the
+    adapters of zip-shaped formats, e.g. Inspect's .eval, do)."""
+    return isinstance(path, (Path, ArchivePath)) and path.is_file() and head(path, 4) in (b"PK\x03\x04",
+                                                                                           b"PK\x05\x06")
 
 
 def _walk(folder: ArchivePath, pool: list, units: list, unrecognised: list) -> None:
