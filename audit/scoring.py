@@ -12,7 +12,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from audit.stats import bootstrap_score_ci
+from audit.stats import bootstrap_score_ci, unit_ranges
 
 DEFAULT_THRESHOLDS: tuple[float, ...] = (0.0, 0.5, 0.75, 0.9)
 
@@ -86,7 +86,7 @@ def score_table(counts: pa.Table, thresholds: Sequence[float], *, n_boot: int = 
     pens = np.array([penalty(t) for t in thresholds])
     G, T = len(n), len(thresholds)
     score = (c[:, None] - w[:, None] * pens[None, :]) / np.maximum(n, 1)[:, None]  # (G, T)
-    lo, hi = bootstrap_score_ci(c, w, a, pens, n_boot=n_boot, seed=seed, level=level)
+    lo, hi = bootstrap_score_ci(c, w, a, pens, n_boot=n_boot, seed=seed, level=level, units=unit_ranges(counts))
     rep = lambda col: np.repeat(col, T)  # noqa: E731
     out = pa.table({
         "benchmark": pa.array(rep(counts["benchmark"].to_numpy(zero_copy_only=False)), pa.string()),

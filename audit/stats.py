@@ -18,11 +18,14 @@ _CHUNK = 1000
 
 
 def bootstrap_score_ci(c: np.ndarray, w: np.ndarray, a: np.ndarray, penalties: np.ndarray, *, n_boot: int = 1000,
-                       seed: int = 0, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+                       seed: int = 0, level: float = 0.95,
+                       units: Sequence[tuple[int, int, tuple[str, ...]]] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Percentile bootstrap CI of the mean score for every group (rows) at every penalty (columns).
 
     One set of draws serves all penalties, so the intervals of one model at two thresholds are paired.
-    Deterministic for a given seed.
+    Deterministic for a given seed. ``units``: (start, stop, key) row ranges, each drawn from its own generator
+    (seed + key), so a unit's intervals do not depend on which other units are in the table (the whole catalog,
+    or one benchmark's partition of it); default: all rows one unit.
     """
     c, w, a = (np.asarray(x, dtype=np.int64) for x in (c, w, a))
     n = c + w + a
@@ -31,24 +34,30 @@ def bootstrap_score_ci(c: np.ndarray, w: np.ndarray, a: np.ndarray, penalties: n
     hi = np.full((G, T), np.nan)
     if G == 0 or n_boot <= 0:
         return lo, hi
-    rng = np.random.default_rng(seed)
     q = [(1 - level) / 2, 1 - (1 - level) / 2]
     pens = np.asarray(penalties, dtype=float)
-    for start in range(0, G, _CHUNK):
-        sl = slice(start, min(G, start + _CHUNK))
-        nn = n[sl]
-        safe = np.maximum(nn, 1)
-        # A multinomial (correct, wrong, abstained) draw as two binomials (same distribution, ~2x cheaper than
-        # numpy's multinomial with per-group probabilities): correct ~ Bin(n, p_c), wrong ~ Bin(n - correct,
-        # p_w / (1 - p_c)).
-        p_c = c[sl] / safe
-        rest = 1.0 - p_c
-        p_w = np.divide(w[sl] / safe, rest, out=np.zeros(len(nn)), where=rest > 0).clip(0.0, 1.0)
-        cc = rng.binomial(nn[:, None], p_c[:, None], size=(len(nn), n_boot))  # (g, B)
-        ww = rng.binomial(nn[:, None] - cc, p_w[:, None])
-        s = (cc[:, None, :] - pens[None, :, None] * ww[:, None, :]) / safe[:, None, None]  # (g, T, B)
-        lo[sl], hi[sl] = np.quantile(s, q, axis=2)  # one quantile call for every penalty
+    for u0, u1, key in units if units is not None else [(0, G, ())]:
+        rng = _rng(seed, *key)
+        for start in range(u0, u1, _CHUNK):
+            _draw_scores(rng, slice(start, min(u1, start + _CHUNK)), n, c, w, pens, n_boot, q, lo, hi)
     return lo, hi
+
+
+def _draw_scores(rng: np.random.Generator, sl: slice, n: np.ndarray, c: np.ndarray, w: np.ndarray,
+                 pens: np.ndarray, n_boot: int, q: list[float], lo: np.ndarray, hi: np.ndarray) -> None:
+    """The score bootstrap of the groups in ``sl``, into ``lo``/``hi``."""
+    nn = n[sl]
+    safe = np.maximum(nn, 1)
+    # A multinomial (correct, wrong, abstained) draw as two binomials (same distribution, ~2x cheaper than
+    # numpy's multinomial with per-group probabilities): correct ~ Bin(n, p_c), wrong ~ Bin(n - correct,
+    # p_w / (1 - p_c)).
+    p_c = c[sl] / safe
+    rest = 1.0 - p_c
+    p_w = np.divide(w[sl] / safe, rest, out=np.zeros(len(nn)), where=rest > 0).clip(0.0, 1.0)
+    cc = rng.binomial(nn[:, None], p_c[:, None], size=(len(nn), n_boot))  # (g, B)
+    ww = rng.binomial(nn[:, None] - cc, p_w[:, None])
+    s = (cc[:, None, :] - pens[None, :, None] * ww[:, None, :]) / safe[:, None, None]  # (g, T, B)
+    lo[sl], hi[sl] = np.quantile(s, q, axis=2)  # one quantile call for every penalty
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -203,9 +212,8 @@ def pairwise_table(con: duckdb.DuckDBPyConnection, thresholds: Sequence[float], 
     if n_boot > 0:
         # one generator per unit (seed + the unit's name), pairs in the SQL's order: the draws of a unit do not
         # depend on which other units are in the catalog (or in a per-benchmark partition of it)
-        starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]).tolist() + [P]
-        for u0, u1 in zip(starts[:-1], starts[1:]):
-            rng = _rng(seed, pairs["benchmark"][u0].as_py(), pairs["grader"][u0].as_py())
+        for u0, u1, key in unit_ranges(pairs):
+            rng = _rng(seed, *key)
             for s0 in range(u0, u1, 200):
                 sl = slice(s0, min(u1, s0 + 200))
                 draws = multinomial_draws(rng, n[sl], cells[sl] / n[sl, None], n_boot)
@@ -234,6 +242,16 @@ def unit_codes(pairs: pa.Table) -> np.ndarray:
     """An integer per (benchmark, grader) of ``pairs``."""
     keys = pc.binary_join_element_wise(pairs["benchmark"], pairs["grader"], "\x1f")
     return pc.index_in(keys, pc.unique(keys)).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def unit_ranges(table: pa.Table) -> list[tuple[int, int, tuple[str, ...]]]:
+    """(start, stop, (benchmark, grader)) for each run of rows of one unit, in ``table``'s order (sorted by unit)."""
+    if not table.num_rows:
+        return []
+    codes = unit_codes(table)
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]).tolist() + [table.num_rows]
+    bench, grader = table["benchmark"], table["grader"]
+    return [(u0, u1, (bench[u0].as_py(), grader[u0].as_py())) for u0, u1 in zip(starts[:-1], starts[1:])]
 
 
 def _pairwise_arrow(cols: dict[str, list]) -> pa.Table:
@@ -402,11 +420,13 @@ def guessing_premium_table(scores: pa.Table, *, n_boot: int = 1000, seed: int = 
     q = [(1 - level) / 2, 1 - (1 - level) / 2]
     lo, hi = np.full(len(n), np.nan), np.full(len(n), np.nan)
     if len(n) and n_boot > 0:
-        rng = np.random.default_rng(seed)
         nn = np.maximum(n, 1)
-        draws = rng.binomial(n[:, None], (w / nn)[:, None], size=(len(n), n_boot)) / nn[:, None]
-        qq = np.quantile(draws, q, axis=1)
-        lo, hi = qq[0] * pen, qq[1] * pen
+        for u0, u1, key in unit_ranges(base):  # a generator per unit: a partition of the catalog draws the same
+            rng = _rng(seed, *key)
+            sl = slice(u0, u1)
+            draws = rng.binomial(n[sl, None], (w[sl] / nn[sl])[:, None], size=(u1 - u0, n_boot)) / nn[sl, None]
+            qq = np.quantile(draws, q, axis=1)
+            lo[sl], hi[sl] = qq[0] * pen[sl], qq[1] * pen[sl]
     base = base.drop_columns(["n_wrong"])
     return base.append_column("premium_ci_low", pa.array(lo, pa.float64())).append_column(
         "premium_ci_high", pa.array(hi, pa.float64()))
