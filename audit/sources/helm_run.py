@@ -10,13 +10,17 @@ model=openai_gpt2``, ``adapter_spec`` with ``model`` and ``method``, ``groups``)
 
 One canonical record per ``per_instance_stats`` entry (instance x trial x perturbation), joined to its request
 state for the prompt and the completion. The grade is the first of ``MAIN_METRICS`` the entry has (for a perturbed
-instance, the stat carrying that same perturbation): mean >= 1 is correct. Joint multiple-choice answers (a letter) are mapped to the choice text through
-``output_mapping``. Other files in the folder (stats.json, instances.json, display_*.json ...) are summaries of the
+instance, the stat carrying that same perturbation): mean >= 1 is correct. Joint multiple-choice answers (a letter)
+are mapped to the choice text through ``output_mapping``. Separate multiple choice
+(``multiple_choice_separate_original`` / ``_calibrated``: one scoring request per choice, each with a
+``reference_index``, no generated text) takes HELM's own prediction: the reference at the entry's
+``predicted_index`` stat, with ``max_prob`` as the confidence. Other files in the folder (stats.json, instances.json, display_*.json ...) are summaries of the
 same run and are not read.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -112,20 +116,50 @@ class HelmRun:
             k = _key(r["instance_id"], r.get("train_trial_index"), r.get("perturbation"))
             rs = states.get(k) or {}
             inst = rs.get("instance") or {}
-            completions = ((rs.get("result") or {}).get("completions")) or []
-            text = coerce_text(completions[0].get("text")) if completions and isinstance(completions[0], dict) else None
-            mapping = rs.get("output_mapping") or {}
-            answer = mapping.get(text.strip(), text) if text is not None and mapping else text
             refs = inst.get("references") or []
+            confidence = None
+            chosen = _predicted_reference(rs, refs, by_name)
+            if chosen is not None:
+                # multiple_choice_separate_*: one scoring request per choice and no generated text; HELM's own
+                # choice is the reference it predicted, with its softmax probability (stats predicted_index and
+                # max_prob). The first request's echo (the prompt with choice A) is not the model's answer.
+                text = answer = chosen
+                confidence = _stat_mean(by_name.get("max_prob"))
+            else:
+                completions = ((rs.get("result") or {}).get("completions")) or []
+                text = (coerce_text(completions[0].get("text"))
+                        if completions and isinstance(completions[0], dict) else None)
+                mapping = rs.get("output_mapping") or {}
+                answer = mapping.get(text.strip(), text) if text is not None and mapping else text
             gold = coerce_text([((ref.get("output") or {}).get("text")) for ref in refs
                                 if "correct" in (ref.get("tags") or [])]) or None
             prompt = coerce_text((inst.get("input") or {}).get("text"))
             return dict(sample_id=sample_id(*k), grader=f"helm/{metric}", prompt=prompt, response=text,
                         extracted_answer=answer, gold=gold, original_score=score, source_label=k[2] or None,
-                        outcome="correct" if score >= 1.0 else "wrong")
+                        outcome="correct" if score >= 1.0 else "wrong", confidence=confidence)
 
         consume(b, items, convert)
         yield b.finish(ctx.provenance(self.name, path, source_id))
+
+
+def _stat_mean(st: Any) -> float | None:
+    if not isinstance(st, dict):
+        return None
+    mean = st.get("mean")
+    if mean is None and st.get("count"):
+        mean = float(st["sum"]) / float(st["count"])
+    return float(mean) if isinstance(mean, (int, float)) and math.isfinite(mean) else None
+
+
+def _predicted_reference(rs: dict, refs: list, by_name: dict) -> str | None:
+    """The text of the reference HELM predicted, for a separate-request multiple-choice run (the request states
+    carry a reference_index, and the instance's stats a predicted_index); None for any other run."""
+    if rs.get("reference_index") is None:
+        return None
+    idx = _stat_mean(by_name.get("predicted_index"))
+    if idx is None or idx != int(idx) or not 0 <= int(idx) < len(refs) or not isinstance(refs[int(idx)], dict):
+        return None
+    return coerce_text((refs[int(idx)].get("output") or {}).get("text"))
 
 
 register(HelmRun())
