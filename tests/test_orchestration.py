@@ -133,35 +133,43 @@ def test_changed_source_alone_is_read_again(shared_data, tmp_path, capsys):
     assert "sources: 3  records read: 924" in out and "unchanged" not in out
 
 
-def test_kill_mid_write_then_rerun_equals_uninterrupted(threaded, inputs, tmp_path, capsys):
-    db = tmp_path / "k.duckdb"
-    env = {**os.environ, "PREFECT_LOGGING_LEVEL": "INFO", "PYTHONUNBUFFERED": "1",
-           "PREFECT_HOME": str(tmp_path / "prefect")}
-    proc = subprocess.Popen([sys.executable, "-m", "audit.cli", "run", *inputs, "--db", str(db), "--report",
-                             str(tmp_path / "k.html")], cwd=REPO, env=env, stdout=subprocess.PIPE,
+def _kill_at(args: list[str], marker: str, timeout: float, env: dict) -> int:
+    """Run `bench-audit <args>` and kill -9 it when it prints a line holding ``marker``; returns its pid.
+    It runs in its own session, so the ephemeral Prefect API server `run` starts (orphaned by kill -9) goes too."""
+    proc = subprocess.Popen([sys.executable, "-m", "audit.cli", *args], cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
     seen = []
-    deadline = time.monotonic() + 150
+    deadline = time.monotonic() + timeout
     try:
         for line in proc.stdout:
             seen.append(line)
-            if "loaded unit 1/8" in line:  # the writer has committed one unit and is loading the others
+            if marker in line:
                 os.kill(proc.pid, signal.SIGKILL)
                 break
             assert time.monotonic() < deadline, "".join(seen[-20:])
     finally:
         proc.kill()
         proc.wait(30)
-        with contextlib.suppress(ProcessLookupError):  # and its ephemeral Prefect API server, orphaned by kill -9
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == -signal.SIGKILL, "".join(seen[-20:])
+    return proc.pid
+
+
+def test_kill_mid_write_then_rerun_equals_uninterrupted(threaded, inputs, tmp_path, capsys):
+    db = tmp_path / "k.duckdb"
+    env = {**os.environ, "PREFECT_LOGGING_LEVEL": "INFO", "PYTHONUNBUFFERED": "1",
+           "PREFECT_HOME": str(tmp_path / "prefect")}
+    # "loaded unit 1/8": the writer has committed one unit and is loading the others
+    pid = _kill_at(["run", *inputs, "--db", str(db), "--report", str(tmp_path / "k.html")], "loaded unit 1/8", 150,
+                   env)
     assert [status for _, status in _runs(db)] == ["running"]  # the killed run never finished
     con = duckdb.connect(str(db), read_only=True)
     committed = con.sql("SELECT count(*) FROM ingest_units").fetchall()[0][0]
     con.close()
     assert 1 <= committed < 8, f"the kill was meant to land while the writer loads: {committed} of 8 units in"
     stale = json.loads(lock_path(db).read_text())
-    assert stale["pid"] == proc.pid and stale["host"] == socket.gethostname()
+    assert stale["pid"] == pid and stale["host"] == socket.gethostname()
 
     out = _run([*inputs, "--db", str(db), "--report", str(tmp_path / "k.html")], capsys)
     assert f"{committed} sources unchanged, skipped" in out  # what was committed is not read again
@@ -267,22 +275,8 @@ def test_ingest_killed_mid_load_then_rerun_equals_uninterrupted(inputs, tmp_path
     whole = tmp_path / "whole.duckdb"
     assert main(["ingest", *inputs, "--db", str(whole)]) == 0
     db = tmp_path / "k.duckdb"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "audit.cli", "ingest", *inputs, "--db", str(db)], cwd=REPO,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    seen = []
-    deadline = time.monotonic() + 120
-    try:
-        for line in proc.stdout:
-            seen.append(line)
-            if "loaded unit 1/8" in line:  # the group is committed; the writer is recording its units
-                os.kill(proc.pid, signal.SIGKILL)
-                break
-            assert time.monotonic() < deadline, "".join(seen[-20:])
-    finally:
-        proc.kill()
-        proc.wait(30)
-    assert proc.returncode == -signal.SIGKILL, "".join(seen[-20:])
+    # "loaded unit 1/8": the group is committed; the writer is recording its units
+    _kill_at(["ingest", *inputs, "--db", str(db)], "loaded unit 1/8", 120, {**os.environ, "PYTHONUNBUFFERED": "1"})
     con = duckdb.connect(str(db), read_only=True)
     committed = con.sql("SELECT count(*) FROM ingest_units").fetchall()[0][0]
     con.close()
