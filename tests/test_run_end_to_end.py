@@ -120,3 +120,22 @@ def test_run_classifies_from_the_harness_catalogs_and_probes(audited, capsys):
     assert no_comment and all(float(r["score"]) > 0 for r in no_comment)  # TruthfulQA credits "I have no comment"
     census = _query(db, "select population, n_units from grading_census", capsys)
     assert any(r["population"].startswith("lm_eval") for r in census)
+
+
+def test_run_as_a_process_exits_cleanly(shared_data, tmp_path):
+    """The command as users start it, in its own process: exit code 0 and nothing after the summary but the
+    paths. (A typing alias over a DuckDB type once kept DuckDB's types alive past its teardown, and nanobind then
+    printed ~40 "leaked type/function" lines at every exit.)"""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    db, report = tmp_path / "p.duckdb", tmp_path / "p.html"
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect")}
+    res = subprocess.run([sys.executable, "-m", "audit.cli", "run", str(shared_data / "truthfulqa_multi"), "--db",
+                          str(db), "--report", str(report), "--no-harness-catalogs"],
+                         cwd=Path(__file__).resolve().parents[1], env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "sources: 4  records read: 600" in res.stdout and report.is_file()
+    assert "leaked" not in res.stdout + res.stderr, (res.stdout + res.stderr)[-2000:]

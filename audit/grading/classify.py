@@ -12,7 +12,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import duckdb
 import pyarrow as pa
@@ -23,8 +23,11 @@ from audit.grading.empirical import empirical_evidence
 from audit.grading.taxonomy import Classification, Evidence
 
 # Further evidence providers (static harness catalogs, probes) plug in here: each takes the catalog connection
-# and the observed units and returns Evidence.
-EvidenceProvider = Callable[[duckdb.DuckDBPyConnection, list[tuple[str, str]]], list[Evidence]]
+# and the observed units and returns Evidence. For type checkers only (annotations here are strings): a runtime
+# typing alias over a DuckDB type sits in typing's caches until interpreter exit, past DuckDB's own teardown, and
+# nanobind then printed ~40 "leaked type/function" lines after every `bench-audit run`.
+if TYPE_CHECKING:
+    EvidenceProvider = Callable[[duckdb.DuckDBPyConnection, list[tuple[str, str]]], list[Evidence]]
 
 
 def observed_units(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
