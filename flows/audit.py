@@ -174,7 +174,7 @@ class _UnitLoader:
     (one transaction per group: catalog/writer.py load_many), then each unit's record (catalog/units.py). A crash
     between the two leaves those units unrecorded: the next run reads them again. Holds one group in memory."""
 
-    def __init__(self, db: str, run_id: str, n_units: int) -> None:
+    def __init__(self, db: str, run_id: str, n_units: int | None) -> None:
         self.w = CatalogWriter(db)
         # DuckDB keeps the table blocks it wrote cached (~20 MB per million responses) up to its memory_limit, 80%
         # of RAM by default: at 100M rows that alone would be ~2 GB in this process. Clean cached blocks are
@@ -203,7 +203,8 @@ class _UnitLoader:
             record_unit(self.w, unit_key=s["key"], target=s["target"], path=s["path"], adapter=s["adapter"],
                         sha256=s["sha256"], fingerprint=s["fingerprint"],
                         source_ids=[b.provenance.source_id for b in batches], run_id=self.run_id)
-            print(f"loaded unit {i}/{self.n_units}: {s['key']}", flush=True)
+            of = f"/{self.n_units}" if self.n_units is not None else ""  # unknown while reads still come in
+            print(f"loaded unit {i}{of}: {s['key']}", flush=True)
         self.group.clear()
         self.rows = 0
 
@@ -449,7 +450,7 @@ def _ingest(sources: list[str], db: str, mirror: str | None, run_id: str, *, sta
     futures = stage(shards, str(staging), [known.get(s.key, (None, 0))[0] for s in shards])
     # Engine-free: the writer loads each unit as its read comes in (reads go on meanwhile on the pool). Under
     # Prefect the reads are tasks that stage parquet, and load_staged loads them once all are in.
-    loader = _UnitLoader(db, run_id, len(shards)) if stream else None
+    loader = _UnitLoader(db, run_id, None) if stream else None
     try:
         staged = []
         for s, f in tqdm(zip(shards, futures), total=len(shards), desc="reading sources", unit="unit",

@@ -275,8 +275,8 @@ def test_ingest_killed_mid_load_then_rerun_equals_uninterrupted(inputs, tmp_path
     whole = tmp_path / "whole.duckdb"
     assert main(["ingest", *inputs, "--db", str(whole)]) == 0
     db = tmp_path / "k.duckdb"
-    # "loaded unit 1/8": the group is committed; the writer is recording its units
-    _kill_at(["ingest", *inputs, "--db", str(db)], "loaded unit 1/8", 120, {**os.environ, "PYTHONUNBUFFERED": "1"})
+    # "loaded unit 1:": the group is committed; the writer is recording its units
+    _kill_at(["ingest", *inputs, "--db", str(db)], "loaded unit 1:", 120, {**os.environ, "PYTHONUNBUFFERED": "1"})
     con = duckdb.connect(str(db), read_only=True)
     committed = con.sql("SELECT count(*) FROM ingest_units").fetchall()[0][0]
     con.close()
