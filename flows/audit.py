@@ -504,8 +504,10 @@ def _rescore(db: str, thresholds: Sequence[float], staging: Path, run_id: str, b
 @flow(name="ingest", log_prints=True, task_runner=RunnerSpec.resolve().build())
 def ingest_flow(sources: list[str], db: str, mirror: str | None = None, run_id: str = "adhoc",
                 staging: str | None = None, full_refresh: bool = False) -> dict:
-    return _ingest(sources, db, mirror, run_id, staging=staging_dir(db, staging), full_refresh=full_refresh,
-                   stage=_stage_prefect(read_threads()), call=_call_prefect, log=get_run_logger())
+    out = _ingest(sources, db, mirror, run_id, staging=staging_dir(db, staging), full_refresh=full_refresh,
+                  stage=_stage_prefect(read_threads()), call=_call_prefect, log=get_run_logger())
+    _rmdir_empty(staging_dir(db, staging))  # its shards are loaded and gone; leave no empty folder behind
+    return out
 
 
 def ingest_sources(sources: list[str], db: str, mirror: str | None = None, *, full_refresh: bool = False,

@@ -291,6 +291,21 @@ def test_ingest_killed_mid_load_then_rerun_equals_uninterrupted(inputs, tmp_path
     assert [status for _, status in _runs(db)] == ["interrupted", "completed"]
 
 
+def test_ingest_flow_under_prefect_equals_the_engine_free_ingest(inputs, tmp_path):
+    """The `ingest` flow (grouped read tasks on Prefect's runner, parquet staging) and `bench-audit ingest` (a
+    pool handing units to the writer in memory) load the same catalog; neither leaves staging behind."""
+    from flows.audit import ingest_flow
+
+    free, flowed = tmp_path / "free.duckdb", tmp_path / "flow.duckdb"
+    assert main(["ingest", *inputs, "--db", str(free)]) == 0
+    summary = ingest_flow(inputs, str(flowed))
+    assert summary["read"] == 4 * 308 + 3 * 100 + 300 and summary["units_read"] == 8
+    a, b = catalog_contents(free), catalog_contents(flowed)  # run ids and times left out
+    assert a == b
+    assert len(a["responses"]) == 4 * 308 + 3 * 100 + 300
+    assert not Path(f"{free}.staging").exists() and not Path(f"{flowed}.staging").exists()
+
+
 def test_waiting_run_gets_the_lock_when_the_holder_finishes(tmp_path):
     import threading
 
