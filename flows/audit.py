@@ -25,6 +25,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 from prefect.exceptions import MissingContextError
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from audit import benchmarks as bench_registry
 from audit.grading.classify import load_harness_catalogs, store_classification
@@ -501,7 +502,7 @@ def _rescore(db: str, thresholds: Sequence[float], staging: Path, run_id: str, b
     return scores
 
 
-@flow(name="ingest", log_prints=True, task_runner=RunnerSpec.resolve().build())
+@flow(name="ingest", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=read_threads()))
 def ingest_flow(sources: list[str], db: str, mirror: str | None = None, run_id: str = "adhoc",
                 staging: str | None = None, full_refresh: bool = False) -> dict:
     out = _ingest(sources, db, mirror, run_id, staging=staging_dir(db, staging), full_refresh=full_refresh,
