@@ -2,9 +2,8 @@
 
 Fan-out (see docs/orchestration.md): ingest units (a source file or folder, usually one model) are read in groups,
 one task per group, through ``audit.ingest.read_target`` and each staged as parquet; each benchmark is re-scored
-by its own task
-from a parquet export. Only tasks called inline (in the flow's process) open the catalog, one at a time: DuckDB
-allows one writer process. The runner (threads, or Dask) is a flow parameter. Units whose content fingerprint is
+by its own task from a parquet export. Only tasks called inline (in the flow's process) open the catalog, one at
+a time: DuckDB allows one writer process. The runner (threads, or Dask) is a flow parameter. Units whose content fingerprint is
 unchanged are skipped; staged shards left by a crashed run are reused; a lock file keeps two runs apart.
 """
 
@@ -54,7 +53,7 @@ from tqdm.auto import tqdm
 @task(cache_policy=NONE, task_run_name="read {label}")
 def stage_group(shards: list[Shard], staging: str, known: list[str | None], label: str) -> list[dict | Exception]:
     """Read a group of units (``stage_units``: one GE run and one detector pass for the group) and stage each as
-    parquet. A unit skipped when its fingerprint equals ``known`` (what the catalog last loaded) or when a crashed
+    parquet. A unit is skipped when its fingerprint equals ``known`` (what the catalog last loaded) or when a crashed
     run already staged it. A unit that fails is tried once more on its own (a transient read error), then its
     error is its result: one unit's failure is never its neighbours'."""
     out = stage_units(shards, staging, known)
