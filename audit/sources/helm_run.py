@@ -107,9 +107,7 @@ class HelmRun:
             if metric is None:
                 raise KeyError(f"no main metric among the stats (expected one of {', '.join(MAIN_METRICS[:4])}, ...)")
             st = by_name[metric]
-            mean = st.get("mean")
-            if mean is None and st.get("count"):
-                mean = float(st["sum"]) / float(st["count"])
+            mean = _stat_value(st)
             if mean is None:
                 raise ValueError(f"stat {metric} has no value")
             score = float(mean)
@@ -142,12 +140,17 @@ class HelmRun:
         yield b.finish(ctx.provenance(self.name, path, source_id))
 
 
-def _stat_mean(st: Any) -> float | None:
-    if not isinstance(st, dict):
-        return None
+def _stat_value(st: dict) -> Any:
+    """A stat's mean, or sum / count where the entry leaves the mean out; None when it has neither."""
     mean = st.get("mean")
     if mean is None and st.get("count"):
         mean = float(st["sum"]) / float(st["count"])
+    return mean
+
+
+def _stat_mean(st: Any) -> float | None:
+    """``_stat_value`` of an optional stat, when it is a finite number."""
+    mean = _stat_value(st) if isinstance(st, dict) else None
     return float(mean) if isinstance(mean, (int, float)) and math.isfinite(mean) else None
 
 
