@@ -81,8 +81,8 @@ def _read_unit(shard: Shard, staging: str, known: str | None):
     return {**out, "status": "staged", "dir": str(dest), "reused": False}, dest, result
 
 
-# Units staged together by the engine-free ingest share one Great Expectations run (a run costs ~0.1-0.25 s
-# whatever its size: per 20,000-row unit that was more than the read itself). A group holds at most this many
+# Units read together (one stage_group task, or one group on the engine-free ingest's pool) share one Great
+# Expectations run (a run costs ~0.1-0.25 s whatever its size: per 20,000-row unit that was more than the read). A group holds at most this many
 # bytes of input files (a larger unit is a group of its own): the memory of a few units, not of the corpus.
 STAGE_GROUP_BYTES = 160 * 1024 * 1024
 STAGE_GROUP_UNITS = 64
@@ -234,9 +234,9 @@ class _UnitLoader:
         }))
         # Staged shards are loaded: drop them, and anything half-written by a crashed attempt.
         root = Path(staging) / "ingest"
-        keep = {Path(s["dir"]).name for s in loaded if "dir" in s}
+        done = {Path(s["dir"]).name for s in loaded}
         for d in root.glob("*") if root.is_dir() else []:
-            if d.name in keep or ".tmp-" in d.name or shard_meta(d) is None:
+            if d.name in done or ".tmp-" in d.name or shard_meta(d) is None:
                 shutil.rmtree(d, ignore_errors=True)
         _rmdir_empty(root)
         return summary
@@ -396,8 +396,8 @@ class _Member:
 def _stage_pool(pool: ThreadPoolExecutor, workers: int):
     """The engine-free staging: groups of units (``_unit_groups``) read on a thread pool, their batches kept in
     memory for the writer in this process (no parquet round trip). One future per unit, in the units' order,
-    handed out lazily: a group is submitted only when at most ``workers`` others are ahead of the writer, so
-    memory holds a few groups, never the corpus."""
+    handed out lazily: besides the group being handed over, the pool holds at most ``workers + 1`` groups (one
+    per thread and one queued), so memory holds a few groups, never the corpus."""
     def stage(shards: list[Shard], staging: str, known: list[str | None]) -> Iterator[_Member]:
         groups = iter(_unit_groups(shards, workers))
         ahead: deque = deque()
@@ -416,16 +416,14 @@ def _stage_pool(pool: ThreadPoolExecutor, workers: int):
     return stage
 
 
-def _call_inline(t, **kw):
-    return t.fn(**kw)
-
-
 def _call_prefect(t, **kw):
     return t(**kw)
 
 
 def _ingest(sources: list[str], db: str, mirror: str | None, run_id: str, *, staging: Path, full_refresh: bool,
-            stage, call, log, stream: bool = False) -> dict:
+            stage, log, call=None) -> dict:
+    """Plan, read (``stage``) and load. ``call`` runs the load_staged task under Prefect once every read is in;
+    without it (no engine) the writer loads each unit in this process as its read comes in."""
     targets = resolve_sources(sources, mirror)
     failures: list[tuple[str, str]] = []
     shards: list[Shard] = []
@@ -450,7 +448,7 @@ def _ingest(sources: list[str], db: str, mirror: str | None, run_id: str, *, sta
     futures = stage(shards, str(staging), [known.get(s.key, (None, 0))[0] for s in shards])
     # Engine-free: the writer loads each unit as its read comes in (reads go on meanwhile on the pool). Under
     # Prefect the reads are tasks that stage parquet, and load_staged loads them once all are in.
-    loader = _UnitLoader(db, run_id, None) if stream else None
+    loader = _UnitLoader(db, run_id, None) if call is None else None
     try:
         staged = []
         for s, f in tqdm(zip(shards, futures), total=len(shards), desc="reading sources", unit="unit",
@@ -522,8 +520,8 @@ def ingest_sources(sources: list[str], db: str, mirror: str | None = None, *, fu
             workers = read_threads()
             with ThreadPoolExecutor(workers, thread_name_prefix="stage") as pool:
                 out = _ingest(sources, db, mirror, run_id, staging=staging_dir(db, staging),
-                              full_refresh=full_refresh, stage=_stage_pool(pool, workers), call=_call_inline,
-                              log=logging.getLogger("bench-audit"), stream=True)
+                              full_refresh=full_refresh, stage=_stage_pool(pool, workers),
+                              log=logging.getLogger("bench-audit"))
             _rmdir_empty(staging_dir(db, staging))
             status = "completed"
             return out
