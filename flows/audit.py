@@ -125,21 +125,34 @@ def stage_units(shards: list[Shard], staging: str, known: list[str | None], *,
 
 
 def _unit_groups(shards: list[Shard], parallel: int = 1) -> list[list[int]]:
-    """Consecutive units in groups of at most STAGE_GROUP_BYTES of files and STAGE_GROUP_UNITS units, and at
-    least ``parallel`` groups when there are that many units (so a small corpus still keeps every worker busy)."""
-    cap = min(STAGE_GROUP_UNITS, max(1, math.ceil(len(shards) / max(1, parallel))))
-    groups: list[list[int]] = []
-    size = 0
-    for i, s in enumerate(shards):
+    """Consecutive units in groups of at most STAGE_GROUP_BYTES of files and STAGE_GROUP_UNITS units (a larger
+    unit is a group of its own), of about equal size, and as many groups as a multiple of ``parallel`` where
+    there are enough units: the workers then run out of groups together, instead of one reading a full last
+    group while the others wait (a small corpus still keeps every worker busy)."""
+    if not shards:
+        return []
+    sizes = []
+    for s in shards:
         try:
-            n = os.stat(s.path).st_size if os.path.isfile(s.path) else STAGE_GROUP_BYTES
+            sizes.append(os.stat(s.path).st_size if os.path.isfile(s.path) else STAGE_GROUP_BYTES)
         except OSError:
-            n = STAGE_GROUP_BYTES
-        if not groups or size + n > STAGE_GROUP_BYTES or len(groups[-1]) >= cap:
+            sizes.append(STAGE_GROUP_BYTES)
+    parallel = max(1, min(parallel, len(shards)))
+    total = sum(sizes) or 1
+    n = max(math.ceil(total / STAGE_GROUP_BYTES), math.ceil(len(shards) / STAGE_GROUP_UNITS), parallel)
+    n = min(len(shards), math.ceil(n / parallel) * parallel)
+    # Unit i joins the group its midpoint falls in when the corpus is cut into n equal slices of bytes.
+    bounds, before = [], 0
+    for size in sizes:
+        bounds.append(min(n - 1, int(n * (before + size / 2) / total)))
+        before += size
+    # (A slice holds at most STAGE_GROUP_BYTES; the midpoint rule may add part of one unit.)
+    groups: list[list[int]] = []
+    for i, b in enumerate(bounds):
+        alone = sizes[i] >= STAGE_GROUP_BYTES or (i and sizes[i - 1] >= STAGE_GROUP_BYTES)
+        if not groups or b != bounds[i - 1] or alone or len(groups[-1]) >= STAGE_GROUP_UNITS:
             groups.append([])
-            size = 0
         groups[-1].append(i)
-        size += n
     return groups
 
 

@@ -3,6 +3,7 @@ order, same rows, quarantines, reasons and validation results."""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -128,3 +129,29 @@ def test_engine_free_reads_stay_a_few_groups_ahead_of_the_writer(tmp_path, monke
         assert pool.submitted == 6 and len(rest) == 5
     assert all(len(r["batches"]) == 1 for r in rest)
     assert not (tmp_path / "staging").exists()  # in memory: nothing written
+
+
+def test_unit_groups_are_even_and_a_multiple_of_the_workers(tmp_path, monkeypatch):
+    """Groups of about equal bytes, as many as a multiple of the workers, so the workers run out of work together
+    (a last group of one unit beside a full one left a core idle for most of a group's read); caps still hold."""
+    root = tmp_path / "corpus"
+    for m in range(20):
+        write_lm(root / f"org__m{m:02d}", [lm_record(i) for i in range(30)], model=f"org/m{m:02d}")
+    shards, _ = plan_target("corpus", root, ReadContext(root=root))
+    unit = Path(shards[0].path).stat().st_size
+    monkeypatch.setattr(flows_audit, "STAGE_GROUP_BYTES", int(unit * 4.5))  # at most 4 units' bytes a group
+    for workers, count in ((1, 5), (2, 6), (3, 6), (8, 8), (40, 20)):
+        groups = flows_audit._unit_groups(shards, workers)
+        sizes = [len(g) for g in groups]
+        assert len(groups) == count and max(sizes) - min(sizes) <= 1, (workers, sizes)
+        assert [i for g in groups for i in g] == list(range(20))  # consecutive, each unit once
+    monkeypatch.setattr(flows_audit, "STAGE_GROUP_UNITS", 2)
+    assert max(len(g) for g in flows_audit._unit_groups(shards, 2)) == 2
+    # A unit as large as a group (a folder unit counts as one) is read alone; its neighbours are grouped.
+    monkeypatch.setattr(flows_audit, "STAGE_GROUP_UNITS", 64)
+    big = tmp_path / "big.jsonl"
+    big.write_bytes(b"x" * int(unit * 5))
+    mixed = shards[:6] + [dataclasses.replace(shards[0], path=str(big))] + shards[6:10]
+    groups = flows_audit._unit_groups(mixed, 2)
+    assert [6] in groups and [i for g in groups for i in g] == list(range(11))
+    assert all(len(g) > 1 for g in groups if g != [6])
