@@ -70,8 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     ing = add("ingest", "read published outputs into the catalog (format auto-detected)",
               "bench-audit ingest ../shared/data/truthfulqa_multi --db audit.duckdb\n\n"
               "Units (usually one model's file) are read $BENCH_AUDIT_READ_THREADS at a time (default: the cores,\n"
-              "at most 4) and loaded as they come in; memory stays near 1.3 GB even at 100M rows\n"
-              "(docs/performance.md). Unchanged units are skipped; a killed run resumes where it stopped.")
+              "at most 4) and loaded as they come in, ~1M records per transaction ($BENCH_AUDIT_LOAD_GROUP_ROWS);\n"
+              "memory stays near 1.3 GB even at 100M rows (docs/performance.md). Unchanged units are skipped;\n"
+              "a killed run resumes where it stopped.")
     ing.add_argument("sources", nargs="+", metavar="SOURCE",
                      help="files or folders, http(s) URLs (downloaded into the cache), or manifest source names")
     db(ing)

@@ -1,15 +1,17 @@
 """Bookkeeping for incremental ingest (table ``ingest_units``, migration 040), written through a CatalogWriter.
 
 An ingest unit is what one adapter reads in one go (a file, or a folder for folder-shaped formats); it yields
-one or more sources. After all of a unit's sources are loaded, ``record_unit`` stores its fingerprint, so a crash
-between the two leaves the unit unrecorded and the next run reads it again (each source load replaces, so nothing
-is duplicated).
+one or more sources. ``record_units`` stores the units' fingerprints in the transaction that loads their sources
+(``CatalogWriter.load_many(..., then=...)``), so a unit is recorded exactly when its rows are in: a crash before the
+commit leaves neither, and the next run reads the unit again.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Sequence
+from typing import Any, Mapping, Sequence
+
+import pyarrow as pa
 
 from catalog.writer import CatalogWriter, transaction
 
@@ -25,18 +27,31 @@ def known_units(w: CatalogWriter) -> dict[str, tuple[str, int]]:
     return {k: (fp, n) for k, fp, n in rows}
 
 
-def record_unit(w: CatalogWriter, *, unit_key: str, target: str, path: str, adapter: str, sha256: str,
-                fingerprint: str, source_ids: Sequence[str], run_id: str | None) -> list[str]:
-    """Record what a unit loaded; drop the sources it produced before but no longer does. Returns those dropped."""
-    con = w.con
-    with transaction(con):
-        old = con.execute("SELECT source_ids FROM ingest_units WHERE unit_key = ?", [unit_key]).fetchall()
-        gone = sorted(set(old[0][0]) - set(source_ids)) if old else []
-        _drop_sources(con, gone)
-        con.execute("DELETE FROM ingest_units WHERE unit_key = ?", [unit_key])
-        con.execute("INSERT INTO ingest_units VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [unit_key, target, path, adapter, sha256, fingerprint, list(source_ids), run_id,
-                     datetime.now(timezone.utc).replace(tzinfo=None)])
+def record_units(con, units: Sequence[Mapping[str, Any]], run_id: str | None) -> list[str]:
+    """Inside the caller's transaction: record what each unit loaded (``unit_key``, ``target``, ``path``,
+    ``adapter``, ``sha256``, ``fingerprint``, ``source_ids``) and drop the sources a unit produced before but no
+    longer does. One statement per step for the whole group, not per unit. Returns the source ids dropped."""
+    units = list({u["unit_key"]: u for u in units}.values())  # a unit given twice: its last record stands
+    if not units:
+        return []
+    keys = [u["unit_key"] for u in units]
+    old = dict(con.execute("SELECT unit_key, source_ids FROM ingest_units WHERE unit_key IN (SELECT unnest(?))",
+                           [keys]).fetchall())
+    gone = sorted({s for u in units for s in set(old.get(u["unit_key"]) or []) - set(u["source_ids"])})
+    _drop_sources(con, gone)
+    con.execute("DELETE FROM ingest_units WHERE unit_key IN (SELECT unnest(?))", [keys])
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    con.register("_units", pa.table({
+        **{c: pa.array([u[c] for u in units], pa.string())
+           for c in ("unit_key", "target", "path", "adapter", "sha256", "fingerprint")},
+        "source_ids": pa.array([list(u["source_ids"]) for u in units], pa.list_(pa.string())),
+        "run_id": pa.array([run_id] * len(units), pa.string()),
+        "loaded_at": pa.array([now] * len(units), pa.timestamp("us")),
+    }))
+    try:
+        con.execute("INSERT INTO ingest_units BY NAME SELECT * FROM _units")
+    finally:
+        con.unregister("_units")
     return gone
 
 

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 from contextlib import contextmanager
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import duckdb
 import pyarrow as pa
@@ -129,22 +129,33 @@ class CatalogWriter:
         """Replace everything ``batch.provenance.source_id`` loaded before with this batch, atomically."""
         self.load_many([batch], run_id)
 
-    def load_many(self, batches: Sequence[SourceBatch], run_id: str | None = None) -> None:
+    def load_many(self, batches: Sequence[SourceBatch], run_id: str | None = None,
+                  then: Callable[[duckdb.DuckDBPyConnection], Any] | None = None) -> None:
         """``load`` for several sources in ONE transaction and one INSERT per table (all or none of them).
 
         Per-source transactions cost a commit (and often a checkpoint) each: ~3.5x slower than one INSERT of the
         concatenated Arrow tables. Each source's old rows are still replaced, so a re-run never duplicates; a
-        crash leaves every source of the group as it was. The caller bounds the group's size (memory)."""
+        crash leaves every source of the group as it was. The caller bounds the group's size (memory).
+        ``then(con)`` runs inside the same transaction, after the loads: bookkeeping that must commit with the
+        rows it describes (catalog/units.py ``record_units``), or not at all."""
         batches = list(batches)
-        if not batches:
-            return
-        ids = [b.provenance.source_id for b in batches]
-        if len(set(ids)) != len(ids):  # the same source twice: later batches replace earlier ones, in order
-            for b in batches:
-                self.load_many([b], run_id)
+        if not batches and then is None:
             return
         for b in batches:
             b.check_reconciled()
+        ids = [b.provenance.source_id for b in batches]
+        # The same source twice: later batches replace earlier ones, in order (one INSERT per occurrence).
+        parts = [batches] if len(set(ids)) == len(ids) else [[b] for b in batches]
+        with transaction(self.con):
+            for part in parts:
+                if part:
+                    self._replace_sources(part, run_id)
+            if then is not None:
+                then(self.con)
+
+    def _replace_sources(self, batches: list[SourceBatch], run_id: str | None) -> None:
+        """Inside the caller's transaction: replace what these (distinct) sources loaded before with ``batches``."""
+        ids = [b.provenance.source_id for b in batches]
         responses = _concat([b.responses for b in batches], RESPONSE_SCHEMA)
         quarantine = _concat([b.quarantine for b in batches], QUARANTINE_SCHEMA)
         validation = [b.validation for b in batches if b.validation is not None]
@@ -166,39 +177,38 @@ class CatalogWriter:
         con.register("_batch_quarantine", quarantine)
         con.register("_batch_sources", sources)
         try:
-            with transaction(con):
-                # Rows read from somewhere else under the same source id are about to be replaced: say so
-                # (table source_replacements, migration 070, and a warning), never silently.
-                moved = con.execute("""
-                    INSERT INTO source_replacements
-                    SELECT s.source_id, s.uri, b.uri, s.sha256, b.sha256, s.n_read, ?::VARCHAR, ?::TIMESTAMP
-                    FROM sources s JOIN _batch_sources b USING (source_id) WHERE s.uri <> b.uri
-                    RETURNING source_id, old_uri, new_uri""", [run_id, now]).fetchall()
-                for sid, old_uri, new_uri in moved:
-                    _log.warning("%s: replacing the rows read from %s with those of %s (a moved folder, or a "
-                                 "different one with the same name?); recorded in source_replacements",
-                                 sid, old_uri, new_uri)
-                for table in ("responses", "quarantine", "sources"):
-                    con.execute(f"DELETE FROM {table} WHERE source_id IN (SELECT source_id FROM _batch_ids)")
-                # The run id is a constant: set in SQL, not materialised per row in Python. Row order within a
-                # table means nothing here (every reader orders or aggregates), and keeping it serialises the
-                # insert: without it DuckDB inserts on all its threads, ~2.5x faster (docs/performance.md, run J).
-                con.execute("SET preserve_insertion_order = false")
-                try:
-                    con.execute("INSERT INTO responses SELECT * REPLACE (?::VARCHAR AS ingest_run_id) "
-                                "FROM _batch_responses", [run_id])
-                    con.execute("INSERT INTO quarantine SELECT * REPLACE (?::VARCHAR AS ingest_run_id) "
-                                "FROM _batch_quarantine", [run_id])
-                finally:
-                    con.execute("RESET preserve_insertion_order")
-                if validation:  # Great Expectations results (migration 050, audit/validation.py)
-                    vids = [b.provenance.source_id for b in batches if b.validation is not None]
-                    con.execute("DELETE FROM validation_results WHERE source_id IN (SELECT unnest(?))", [vids])
-                    vt = pa.concat_tables(validation, promote_options="permissive")
-                    con.register("_batch_validation", _with_run(vt, vt.schema, run_id))
-                    con.execute("INSERT INTO validation_results BY NAME SELECT * FROM _batch_validation")
-                    con.unregister("_batch_validation")
-                con.execute("INSERT INTO sources SELECT *, ?::VARCHAR, ?::TIMESTAMP FROM _batch_sources", [run_id, now])
+            # Rows read from somewhere else under the same source id are about to be replaced: say so (table
+            # source_replacements, migration 070, and a warning), never silently.
+            moved = con.execute("""
+                INSERT INTO source_replacements
+                SELECT s.source_id, s.uri, b.uri, s.sha256, b.sha256, s.n_read, ?::VARCHAR, ?::TIMESTAMP
+                FROM sources s JOIN _batch_sources b USING (source_id) WHERE s.uri <> b.uri
+                RETURNING source_id, old_uri, new_uri""", [run_id, now]).fetchall()
+            for sid, old_uri, new_uri in moved:
+                _log.warning("%s: replacing the rows read from %s with those of %s (a moved folder, or a "
+                             "different one with the same name?); recorded in source_replacements",
+                             sid, old_uri, new_uri)
+            for table in ("responses", "quarantine", "sources"):
+                con.execute(f"DELETE FROM {table} WHERE source_id IN (SELECT source_id FROM _batch_ids)")
+            # The run id is a constant: set in SQL, not materialised per row in Python. Row order within a table
+            # means nothing here (every reader orders or aggregates), and keeping it serialises the insert:
+            # without it DuckDB inserts on all its threads, ~2.5x faster (docs/performance.md, run J).
+            con.execute("SET preserve_insertion_order = false")
+            try:
+                con.execute("INSERT INTO responses SELECT * REPLACE (?::VARCHAR AS ingest_run_id) "
+                            "FROM _batch_responses", [run_id])
+                con.execute("INSERT INTO quarantine SELECT * REPLACE (?::VARCHAR AS ingest_run_id) "
+                            "FROM _batch_quarantine", [run_id])
+            finally:
+                con.execute("RESET preserve_insertion_order")
+            if validation:  # Great Expectations results (migration 050, audit/validation.py)
+                vids = [b.provenance.source_id for b in batches if b.validation is not None]
+                con.execute("DELETE FROM validation_results WHERE source_id IN (SELECT unnest(?))", [vids])
+                vt = pa.concat_tables(validation, promote_options="permissive")
+                con.register("_batch_validation", _with_run(vt, vt.schema, run_id))
+                con.execute("INSERT INTO validation_results BY NAME SELECT * FROM _batch_validation")
+                con.unregister("_batch_validation")
+            con.execute("INSERT INTO sources SELECT *, ?::VARCHAR, ?::TIMESTAMP FROM _batch_sources", [run_id, now])
         finally:
             for name in ("_batch_ids", "_batch_responses", "_batch_quarantine", "_batch_sources"):
                 con.unregister(name)

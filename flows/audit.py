@@ -37,7 +37,7 @@ from audit.scoring import DEFAULT_THRESHOLDS, parse_thresholds
 from audit.sources import sha256_of
 from audit.sources.manifest import resolve_sources
 from catalog.lock import CatalogLock
-from catalog.units import interrupt_dead_runs, known_units, prune_units, record_unit
+from catalog.units import interrupt_dead_runs, known_units, prune_units, record_units
 from catalog.writer import CatalogWriter, connect_reader
 from flows.runners import RunnerSpec
 from flows.shards import (Shard, concat_parquet, plan_target, read_shard, shard_meta, staging_dir,
@@ -178,14 +178,27 @@ def _lit(path: str | Path) -> str:
 # -- tasks called inline, in the flow's process: the single writer ---------------------------------------------
 # Staged units are loaded in groups of about this many records, one transaction per group: far fewer commits than
 # one per source, while the writer never holds more than one group in memory.
-LOAD_GROUP_ROWS = 1_000_000
+LOAD_GROUP_ROWS = 1_000_000  # $BENCH_AUDIT_LOAD_GROUP_ROWS overrides
 LOAD_MEMORY_LIMIT = "128MB"  # DuckDB's own memory while loading ($BENCH_AUDIT_LOAD_MEMORY overrides)
 
 
+def load_group_rows() -> int:
+    """Records per load transaction: $BENCH_AUDIT_LOAD_GROUP_ROWS, else LOAD_GROUP_ROWS. Fewer hold less memory
+    in the writer and cost more commits (at 250,000 the 2M-row benchmark took ~30% more CPU)."""
+    env = os.environ.get("BENCH_AUDIT_LOAD_GROUP_ROWS", "").strip()
+    if not env:
+        return LOAD_GROUP_ROWS
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    raise ValueError(f"BENCH_AUDIT_LOAD_GROUP_ROWS={env!r}: give a positive whole number of records per load "
+                     f"transaction, or unset it for the default ({LOAD_GROUP_ROWS:,})")
+
+
 class _UnitLoader:
-    """The single writer's side of an ingest: units' batches in, loaded in groups of ~LOAD_GROUP_ROWS records
-    (one transaction per group: catalog/writer.py load_many), then each unit's record (catalog/units.py). A crash
-    between the two leaves those units unrecorded: the next run reads them again. Holds one group in memory."""
+    """The single writer's side of an ingest: units' batches in, loaded in groups of ~``load_group_rows()``
+    records, one transaction per group that also records the group's units (catalog/writer.py load_many,
+    catalog/units.py record_units): a crash before its commit leaves neither the rows nor the records, and the
+    next run reads those units again. Holds one group in memory."""
 
     def __init__(self, db: str, run_id: str, n_units: int | None) -> None:
         self.w = CatalogWriter(db)
@@ -194,6 +207,7 @@ class _UnitLoader:
         # evicted (not spilled) under a cap; this writer closes at the end of the load, so the cap is the load's.
         self.w.con.execute(f"SET memory_limit = '{os.environ.get('BENCH_AUDIT_LOAD_MEMORY', LOAD_MEMORY_LIMIT)}'")
         self.run_id, self.n_units = run_id, n_units
+        self.group_rows = load_group_rows()
         self.group: list[tuple[int, dict, list[SourceBatch]]] = []
         self.rows = self.done = 0
         self.counts = {"sources": 0, "read": 0, "accepted": 0, "quarantined": 0}
@@ -207,15 +221,15 @@ class _UnitLoader:
             self.counts["quarantined"] += b.quarantine.num_rows
             self.rows += b.provenance.n_read
         self.group.append((self.done, unit, batches))
-        if self.rows >= LOAD_GROUP_ROWS:  # bounds memory: a group is loaded and dropped before the next
+        if self.rows >= self.group_rows:  # bounds memory: a group is loaded and dropped before the next
             self.flush()
 
     def flush(self) -> None:
-        self.w.load_many([b for _, _, bs in self.group for b in bs], self.run_id)
-        for i, s, batches in self.group:
-            record_unit(self.w, unit_key=s["key"], target=s["target"], path=s["path"], adapter=s["adapter"],
-                        sha256=s["sha256"], fingerprint=s["fingerprint"],
-                        source_ids=[b.provenance.source_id for b in batches], run_id=self.run_id)
+        units = [{"unit_key": s["key"], **{k: s[k] for k in ("target", "path", "adapter", "sha256", "fingerprint")},
+                  "source_ids": [b.provenance.source_id for b in batches]} for _, s, batches in self.group]
+        self.w.load_many([b for _, _, bs in self.group for b in bs], self.run_id,
+                         then=lambda con: record_units(con, units, self.run_id))
+        for i, s, _ in self.group:
             of = f"/{self.n_units}" if self.n_units is not None else ""  # unknown while reads still come in
             print(f"loaded unit {i}{of}: {s['key']}", flush=True)
         self.group.clear()
@@ -268,8 +282,8 @@ def _batches_of(unit: dict) -> list[SourceBatch]:
 def load_staged(db: str, shards: list[dict], failures: list[tuple[str, str]], unrecognised: list[tuple[str, str]],
                 cleared: list[str], run_id: str, staging: str, planned_targets: list[str] | None = None,
                 planned_units: list[str] | None = None) -> dict:
-    """Load every staged shard (in groups of ~LOAD_GROUP_ROWS records, one transaction per group, then each
-    unit's record), record what could not be read, and refresh the dimension tables."""
+    """Load every staged shard (in groups of ~``load_group_rows()`` records, one transaction per group with its
+    units' records), record what could not be read, and refresh the dimension tables."""
     loaded = [s for s in sorted(shards, key=lambda s: s["key"]) if s["status"] == "staged"]
     loader = _UnitLoader(db, run_id, len(loaded))
     try:

@@ -46,6 +46,39 @@ def test_failed_load_leaves_the_previous_state(db):
         assert w.con.sql("SELECT count(*) FROM responses").fetchall()[0][0] == 4
 
 
+def _unit(key, sids):
+    return {"unit_key": key, "target": "t", "path": f"/in/{key}", "adapter": "test", "sha256": "s" * 64,
+            "fingerprint": f"fp-{'-'.join(sids)}", "source_ids": list(sids)}
+
+
+def test_unit_records_commit_with_their_rows_or_not_at_all(db):
+    """A unit's record (ingest_units) is written in the transaction that loads its sources: a failed load leaves
+    neither, so a unit is never recorded without its rows (the next run would skip it) nor the reverse."""
+    from catalog.units import known_units, record_units
+
+    with CatalogWriter(db) as w:
+        w.load_many([_batch("a"), _batch("b", n=2), _batch("c")], "r1",
+                    then=lambda con: record_units(con, [_unit("u1", ["a", "b"]), _unit("u2", ["c"])], "r1"))
+        assert known_units(w) == {"u1": ("fp-a-b", 2), "u2": ("fp-c", 1)}
+        # u1 now yields only "a": "b" is dropped with it, in the same transaction; u2 is untouched
+        w.load_many([_batch("a", n=4)], "r2", then=lambda con: record_units(con, [_unit("u1", ["a"])], "r2"))
+        assert known_units(w) == {"u1": ("fp-a", 1), "u2": ("fp-c", 1)}
+        assert w.con.sql("SELECT source_id, count(*) FROM responses GROUP BY 1 ORDER BY 1").fetchall() == [
+            ("a", 4), ("c", 3)]
+        assert w.con.sql("SELECT run_id FROM ingest_units WHERE unit_key = 'u1'").fetchall() == [("r2",)]
+
+        def fail(con):
+            record_units(con, [_unit("u3", ["d"])], "r3")
+            raise RuntimeError("killed mid-load")
+        with pytest.raises(RuntimeError):
+            w.load_many([_batch("d")], "r3", then=fail)
+        assert known_units(w) == {"u1": ("fp-a", 1), "u2": ("fp-c", 1)}
+        assert w.con.sql("SELECT count(*) FROM responses WHERE source_id = 'd'").fetchall() == [(0,)]
+        # a unit that produced no source is still recorded, in a transaction of its own
+        w.load_many([], "r4", then=lambda con: record_units(con, [_unit("u4", [])], "r4"))
+        assert w.con.sql("SELECT len(source_ids) FROM ingest_units WHERE unit_key = 'u4'").fetchall() == [(0,)]
+
+
 @pytest.mark.parametrize("sql", [
     "INSERT INTO models VALUES ('x')", "DELETE FROM responses", "CREATE TABLE t (x INT)",
     "COPY responses TO '/tmp/bench-audit-should-not-exist.csv'", "ATTACH '/tmp/x.duckdb' AS x",

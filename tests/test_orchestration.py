@@ -158,9 +158,10 @@ def _kill_at(args: list[str], marker: str, timeout: float, env: dict) -> int:
 
 def test_kill_mid_write_then_rerun_equals_uninterrupted(threaded, inputs, tmp_path, capsys):
     db = tmp_path / "k.duckdb"
+    # one unit per load transaction (the default would load these 8 small units in one)
     env = {**os.environ, "PREFECT_LOGGING_LEVEL": "INFO", "PYTHONUNBUFFERED": "1",
-           "PREFECT_HOME": str(tmp_path / "prefect")}
-    # "loaded unit 1/8": the writer has committed one unit and is loading the others
+           "PREFECT_HOME": str(tmp_path / "prefect"), "BENCH_AUDIT_LOAD_GROUP_ROWS": "1"}
+    # "loaded unit 1/8": the writer has committed one unit (rows and record together) and is loading the others
     pid = _kill_at(["run", *inputs, "--db", str(db), "--report", str(tmp_path / "k.html")], "loaded unit 1/8", 150,
                    env)
     assert [status for _, status in _runs(db)] == ["running"]  # the killed run never finished
@@ -269,18 +270,21 @@ def test_ingest_command_is_incremental_and_sees_side_files(shared_data, tmp_path
 
 
 def test_ingest_killed_mid_load_then_rerun_equals_uninterrupted(inputs, tmp_path, capsys):
-    """`bench-audit ingest` loads units as their reads come in, from memory (nothing is staged on disk): a kill -9
-    between a group's commit and its units' records leaves those units unrecorded, and the next run reads exactly
-    them again and ends with the catalog an uninterrupted ingest gives."""
+    """`bench-audit ingest` loads units as their reads come in, from memory (nothing is staged on disk): after a
+    kill -9 mid-load, the units whose transaction committed are in with their records and the others not at all;
+    the next run reads exactly the others and ends with the catalog an uninterrupted ingest gives."""
     whole = tmp_path / "whole.duckdb"
     assert main(["ingest", *inputs, "--db", str(whole)]) == 0
     db = tmp_path / "k.duckdb"
-    # "loaded unit 1:": the group is committed; the writer is recording its units
-    _kill_at(["ingest", *inputs, "--db", str(db)], "loaded unit 1:", 120, {**os.environ, "PYTHONUNBUFFERED": "1"})
+    # "loaded unit 1:": the first unit's transaction (its rows and its record) is committed, the others' are not
+    _kill_at(["ingest", *inputs, "--db", str(db)], "loaded unit 1:", 120,
+             {**os.environ, "PYTHONUNBUFFERED": "1", "BENCH_AUDIT_LOAD_GROUP_ROWS": "1"})
     con = duckdb.connect(str(db), read_only=True)
     committed = con.sql("SELECT count(*) FROM ingest_units").fetchall()[0][0]
+    loaded = con.sql("SELECT count(*) FROM sources").fetchall()[0][0]
     con.close()
-    assert 1 <= committed < 8, f"the kill was meant to land while the writer records units: {committed} of 8 in"
+    assert 1 <= committed < 8, f"the kill was meant to land while the writer loads: {committed} of 8 units in"
+    assert loaded == committed  # every unit here is one source: a unit's rows and its record commit together
     assert not Path(f"{db}.staging").exists()  # the engine-free ingest stages nothing on disk
 
     capsys.readouterr()
